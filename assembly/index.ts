@@ -1,0 +1,15 @@
+/**
+ * mnist-wasm kernels: every export the host calls. Pointers are byte offsets into linear memory,
+ * owned and laid out by the host; nothing here allocates.
+ */
+export * from './gemm';
+export * from './dense';
+export * from './activations';
+export * from './loss';
+export * from './optim';
+export * from './data';
+
+/** First byte after static data: the host's arena starts here. */
+export function heap_base(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,135 @@
+/**
+ * Optimizer updates: one flat loop over a whole parameter region (params, grads and state are
+ * laid out in the same order by the host), 4-wide SIMD body and scalar tail. The scalar tail
+ * uses the same operation order as the SIMD lanes so a float lands identically in either path.
+ */
+
+/**
+ * SGD with optional L2 weight decay, momentum and Nesterov momentum (PyTorch's formulation):
+ *   g = grad + wd·p;  v = μ·v + g;  p −= lr·(nesterov ? g + μ·v : v)     (μ = 0: p −= lr·g)
+ * `velocity` is unused (may be 0) when momentum is 0.
+ */
+export function sgd_step(
+  params: usize,
+  grads: usize,
+  velocity: usize,
+  n: i32,
+  lr: f32,
+  momentum: f32,
+  nesterov: i32,
+  weightDecay: f32,
+): void {
+  const vlr = f32x4.splat(lr);
+  const vmu = f32x4.splat(momentum);
+  const vwd = f32x4.splat(weightDecay);
+  let i = 0;
+  if (momentum == 0) {
+    for (; i + 4 <= n; i += 4) {
+      const o = (<usize>i) << 2;
+      const p = v128.load(params + o);
+      const g = f32x4.add(v128.load(grads + o), f32x4.mul(vwd, p));
+      v128.store(params + o, f32x4.sub(p, f32x4.mul(vlr, g)));
+    }
+    for (; i < n; i++) {
+      const o = (<usize>i) << 2;
+      const p = load<f32>(params + o);
+      const g = load<f32>(grads + o) + weightDecay * p;
+      store<f32>(params + o, p - lr * g);
+    }
+    return;
+  }
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    const p = v128.load(params + o);
+    const g = f32x4.add(v128.load(grads + o), f32x4.mul(vwd, p));
+    const v = f32x4.add(f32x4.mul(vmu, v128.load(velocity + o)), g);
+    v128.store(velocity + o, v);
+    const step = nesterov ? f32x4.add(g, f32x4.mul(vmu, v)) : v;
+    v128.store(params + o, f32x4.sub(p, f32x4.mul(vlr, step)));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const p = load<f32>(params + o);
+    const g = load<f32>(grads + o) + weightDecay * p;
+    const v = momentum * load<f32>(velocity + o) + g;
+    store<f32>(velocity + o, v);
+    const step = nesterov ? g + momentum * v : v;
+    store<f32>(params + o, p - lr * step);
+  }
+}
+
+/**
+ * Adam (Kingma & Ba) in PyTorch's form, with optional L2 weight decay added to the gradient:
+ *   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+ *   p −= lr · (m / bc1) / (sqrt(v / bc2) + ε)         bc1 = 1 − β1^t, bc2 = 1 − β2^t (host)
+ */
+export function adam_step(
+  params: usize,
+  grads: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  biasCorrection1: f32,
+  biasCorrection2: f32,
+  weightDecay: f32,
+): void {
+  const vb1 = f32x4.splat(beta1);
+  const vb2 = f32x4.splat(beta2);
+  const v1b1 = f32x4.splat(1 - beta1);
+  const v1b2 = f32x4.splat(1 - beta2);
+  const vStep = f32x4.splat(lr / biasCorrection1);
+  const vInvBc2 = f32x4.splat(1 / biasCorrection2);
+  const vEps = f32x4.splat(eps);
+  const vwd = f32x4.splat(weightDecay);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    const p = v128.load(params + o);
+    const g = f32x4.add(v128.load(grads + o), f32x4.mul(vwd, p));
+    const mi = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(v1b1, g));
+    const vi = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(v1b2, f32x4.mul(g, g)));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    const denom = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vInvBc2)), vEps);
+    v128.store(params + o, f32x4.sub(p, f32x4.div(f32x4.mul(vStep, mi), denom)));
+  }
+  const step = lr / biasCorrection1;
+  const invBc2: f32 = 1 / biasCorrection2;
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const p = load<f32>(params + o);
+    const g = load<f32>(grads + o) + weightDecay * p;
+    const mi = beta1 * load<f32>(m + o) + (1 - beta1) * g;
+    const vi = beta2 * load<f32>(v + o) + (1 - beta2) * (g * g);
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    const denom = Mathf.sqrt(vi * invBc2) + eps;
+    store<f32>(params + o, p - (step * mi) / denom);
+  }
+}
+
+/** 1 if any of the n floats at x is NaN or ±Inf. x − x is 0 for finite x and NaN otherwise. */
+export function has_non_finite(x: usize, n: i32): i32 {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(x + ((<usize>i) << 2));
+    acc = f32x4.add(acc, f32x4.sub(a, a));
+  }
+  let tail: f32 = 0;
+  for (; i < n; i++) {
+    const a = load<f32>(x + ((<usize>i) << 2));
+    tail += a - a;
+  }
+  const lanes =
+    f32x4.extract_lane(acc, 0) +
+    f32x4.extract_lane(acc, 1) +
+    f32x4.extract_lane(acc, 2) +
+    f32x4.extract_lane(acc, 3) +
+    tail;
+  return lanes != lanes ? 1 : 0;
+}

@@ -1,0 +1,136 @@
+/**
+ * The kernel ABI: every export of `assembly/index.ts`, typed for the host. Pointers are byte
+ * offsets into the engine's linear memory; outputs first, then inputs, then dimensions.
+ */
+export interface Kernels {
+  /** First byte after the module's static data. */
+  heap_base(): number;
+
+  // gemm.ts — C[M×N] (= or +=) op(A)·op(B) (+ bias[N]) (ReLU); see GEMM_* flags.
+  /** A (M×K) · B (K×N), all row-major and dense. */
+  gemm_f32_nn(
+    C: number,
+    A: number,
+    B: number,
+    bias: number,
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    scratch: number,
+  ): void;
+  /** Aᵀ · B with A stored K×M and B stored K×N. */
+  gemm_f32_tn(
+    C: number,
+    A: number,
+    B: number,
+    bias: number,
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    scratch: number,
+  ): void;
+  /** A · Bᵀ with A stored M×K and B stored N×K. */
+  gemm_f32_nt(
+    C: number,
+    A: number,
+    B: number,
+    bias: number,
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    scratch: number,
+  ): void;
+  /** Floats of scratch any of the three GEMMs needs for these dimensions. */
+  gemm_scratch_floats(M: number, N: number, K: number): number;
+
+  // dense.ts
+  /** dbias[N] (= or +=) Σ_b dout[b, :]; flags as GEMM (only GEMM_ACCUMULATE is read). */
+  dense_bias_backward(dbias: number, dout: number, B: number, N: number, flags: number): void;
+
+  // activations.ts
+  relu_forward(out: number, inp: number, n: number): void;
+  /** dinp = dout ⊙ (out > 0); `out` is the forward output (ReLU's derivative is readable from it). */
+  relu_backward(dinp: number, dout: number, out: number, n: number): void;
+
+  // loss.ts
+  /** Row-wise numerically stable softmax of logits (B×N) into probs (may alias logits). */
+  softmax_forward(probs: number, logits: number, B: number, N: number): void;
+  /**
+   * Fused softmax + cross-entropy: probs = softmax(logits), dlogits = gradScale·(probs − onehot),
+   * returns Σ_b −log p[b, label_b] (f64). dlogits may be 0 (no gradient) and may alias logits.
+   */
+  softmax_xent_forward_backward(
+    dlogits: number,
+    probs: number,
+    logits: number,
+    labels: number,
+    B: number,
+    N: number,
+    gradScale: number,
+  ): number;
+  /**
+   * Squared error against one-hot targets: returns scale·Σ (out − onehot)², and, when dout ≠ 0,
+   * writes dout = 2·scale·gradScale·(out − onehot).
+   */
+  mse_forward_backward(
+    dout: number,
+    out: number,
+    labels: number,
+    B: number,
+    N: number,
+    scale: number,
+    gradScale: number,
+  ): number;
+  /** Number of rows whose argmax equals the label. */
+  count_correct(scores: number, labels: number, B: number, N: number): number;
+  /** out[b] = argmax scores[b, :] (first index on ties). */
+  argmax_rows(out: number, scores: number, B: number, N: number): void;
+
+  // optim.ts — flat loops over a parameter region of n floats.
+  sgd_step(
+    params: number,
+    grads: number,
+    velocity: number,
+    n: number,
+    lr: number,
+    momentum: number,
+    nesterov: number,
+    weightDecay: number,
+  ): void;
+  adam_step(
+    params: number,
+    grads: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    biasCorrection1: number,
+    biasCorrection2: number,
+    weightDecay: number,
+  ): void;
+  /** 1 if any of the n floats is NaN or ±Inf, else 0. */
+  has_non_finite(x: number, n: number): number;
+
+  // data.ts
+  /** dst[b, :] = images[indices[b], :] · scale (uint8 → f32), D bytes per image. */
+  gather_normalize_u8(
+    dst: number,
+    images: number,
+    indices: number,
+    B: number,
+    D: number,
+    scale: number,
+  ): void;
+  /** dst[b] = labels[indices[b]] (uint8 → i32). */
+  gather_labels(dst: number, labels: number, indices: number, B: number): void;
+}
+
+/** GEMM epilogue flags. */
+export const GEMM_ACCUMULATE = 1;
+export const GEMM_RELU = 2;

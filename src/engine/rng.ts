@@ -1,0 +1,79 @@
+/**
+ * The one seeded PRNG of mnist-wasm: weight init, shuffling and (later) dropout and augmentation
+ * all draw from it, never from Math.random. sfc32 (Chris Doty-Humphrey's Small Fast Counting
+ * generator, 128-bit state, passes PractRand) on 32-bit integer ops, seeded through splitmix32 so
+ * nearby seeds give unrelated streams. Integer-only arithmetic makes every draw identical in every
+ * JavaScript engine, which is what lets Node and the browser produce bit-identical weights.
+ */
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+      throw new RangeError(`seed must be an integer in [0, 4294967295], got ${seed}`);
+    }
+    let s = seed >>> 0;
+    const next = (): number => {
+      // splitmix32
+      s = (s + 0x9e3779b9) | 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+    for (let i = 0; i < 12; i++) this.nextU32();
+  }
+
+  /** A uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform in [0, 1) with 24 bits: exactly representable as f32. */
+  nextFloat(): number {
+    return (this.nextU32() >>> 8) / 16777216;
+  }
+
+  /** Uniform integer in [0, n) without modulo bias (rejection sampling), n ≤ 2^32. */
+  nextInt(n: number): number {
+    const limit = 4294967296 - (4294967296 % n);
+    for (;;) {
+      const x = this.nextU32();
+      if (x < limit) return x % n;
+    }
+  }
+
+  /** Fill with uniform values in [low, high), rounded to f32. */
+  fillUniform(out: Float32Array, low: number, high: number): void {
+    const width = high - low;
+    for (let i = 0; i < out.length; i++) out[i] = low + width * this.nextFloat();
+  }
+
+  /** In-place Fisher–Yates shuffle. */
+  shuffle(values: Int32Array | number[]): void {
+    for (let i = values.length - 1; i > 0; i--) {
+      const j = this.nextInt(i + 1);
+      const t = values[i];
+      values[i] = values[j];
+      values[j] = t;
+    }
+  }
+
+  /** An independent child stream (e.g. one per epoch), reproducible from this one. */
+  fork(): Rng {
+    return new Rng(this.nextU32());
+  }
+}
