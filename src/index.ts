@@ -1,0 +1,31 @@
+/**
+ * mnist-wasm's public Node API. Everything a script needs is exported from here.
+ *
+ *   import { createModel, loadMnist, fit, evaluate, saveModel } from 'mnist-wasm';
+ */
+export { Engine, OutOfMemoryError } from './engine/engine.js';
+export { createEngine } from './engine/node.js';
+export { Rng } from './engine/rng.js';
+export { sequential, SpecError, type ModelSpec, type LayerSpec, type DenseSpec, type Activation, type InitName } from './nn/spec.js';
+export { PRESETS, preset, presetNames } from './nn/presets.js';
+export { Model, Workspace, LOSSES, type LossName, type TrainingMetadata, type ParamTensor } from './nn/model.js';
+export { createModel, specFromName } from './nn/create.js';
+export {
+  fit,
+  evaluate,
+  predict,
+  TrainingDivergedError,
+  type FitOptions,
+  type FitResult,
+  type EpochRecord,
+  type BatchEvent,
+  type Evaluation,
+} from './train/fit.js';
+export { Optimizer, OPTIMIZERS, ADAM_DEFAULTS, type OptimizerOptions, type OptimizerName } from './train/optimizer.js';
+export { RECIPES, type Recipe } from './train/recipes.js';
+export { encodeModel, decodeModel, modelFromBytes, ModelFileError, MODEL_FORMAT, MODEL_VERSION } from './io/safetensors.js';
+export { saveModel, loadModel, writeFileAtomic } from './io/files.js';
+export type { Dataset, DataSplit } from './data/dataset.js';
+export { subset } from './data/dataset.js';
+export { loadMnist, loadMnistQuick, loadIdxDir } from './data/mnist.js';
+export { readDigitImage } from './data/image.js';

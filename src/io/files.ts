@@ -1,0 +1,84 @@
+/**
+ * Node file I/O for models and reports: atomic writes (a temp file in the target directory, fsync,
+ * then rename), so a crash or a full disk never leaves a half-written model behind.
+ */
+import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Engine } from '../engine/engine.js';
+import { createEngine } from '../engine/node.js';
+import type { Model } from '../nn/model.js';
+import { encodeModel, ModelFileError, modelFromBytes } from './safetensors.js';
+
+let tempCounter = 0;
+
+/** Write `bytes` to `path` atomically; errors name the path and the reason in plain words. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+  const target = resolve(path);
+  const dir = dirname(target);
+  if (!existsSync(dir)) throw new ModelFileError(`cannot write ${path}: directory ${dir} does not exist`);
+  const temp = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.${tempCounter++}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', 0o644);
+    const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+    let written = 0;
+    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, target);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    const err = e as NodeJS.ErrnoException;
+    const reason =
+      err.code === 'EACCES' || err.code === 'EPERM'
+        ? `permission denied in ${dir}`
+        : err.code === 'ENOSPC'
+          ? 'no space left on the device'
+          : err.code === 'EROFS'
+            ? 'the file system is read-only'
+            : err.message;
+    throw new ModelFileError(`cannot write ${path}: ${reason} (nothing was written)`);
+  }
+}
+
+/** Fail early, before hours of training, if `path` could not be written. */
+export function checkWritable(path: string): void {
+  const target = resolve(path);
+  const dir = dirname(target);
+  let dirStat;
+  try {
+    dirStat = statSync(dir);
+  } catch {
+    throw new ModelFileError(`cannot write ${path}: directory ${dir} does not exist`);
+  }
+  if (!dirStat.isDirectory()) throw new ModelFileError(`cannot write ${path}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new ModelFileError(`cannot write ${path}: permission denied in ${dir}`);
+  }
+  try {
+    if (statSync(target).isDirectory()) throw new ModelFileError(`cannot write ${path}: it is a directory`);
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+  }
+}
+
+export function saveModel(model: Model, path: string): void {
+  writeFileAtomic(path, encodeModel(model));
+}
+
+export function loadModel(path: string, engine: Engine = createEngine()): Model {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelFileError(
+      err.code === 'ENOENT' ? `model file ${path} does not exist` : `cannot read model file ${path}: ${err.message}`,
+    );
+  }
+  return modelFromBytes(bytes, path, engine);
+}

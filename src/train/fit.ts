@@ -1,0 +1,313 @@
+/**
+ * Training and evaluation loops. Per step: the batch's shuffled row indices go into wasm memory,
+ * `gather_normalize_u8` stages the pixels from the dataset copy already in memory, then forward,
+ * loss, backward and one optimizer call over the parameter region. Nothing is allocated per step.
+ */
+import type { Dataset, DataSplit } from '../data/dataset.js';
+import { Rng } from '../engine/rng.js';
+import { type LossName, type Model, Workspace } from '../nn/model.js';
+import { describeOptimizer, Optimizer, type OptimizerOptions } from './optimizer.js';
+
+export interface BatchEvent {
+  epoch: number;
+  /** 0-based batch index within the epoch. */
+  batch: number;
+  batches: number;
+  /** Mean loss of this batch. */
+  loss: number;
+  /** Accuracy of this batch. */
+  accuracy: number;
+  /** Samples seen so far in this epoch. */
+  samples: number;
+  /** Training samples per second so far in this epoch. */
+  samplesPerSecond: number;
+}
+
+export interface EpochRecord {
+  /** 1-based. */
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  /** Absent when the test set was not evaluated after this epoch. */
+  testLoss?: number;
+  testAccuracy?: number;
+  /** Wall-clock seconds of the training pass (evaluation excluded). */
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  /** Samples per step; 1 is per-sample SGD, 'full' (or ≥ the train count) is full-batch descent. */
+  batchSize: number | 'full';
+  optimizer: OptimizerOptions;
+  /** Default 'crossentropy'. */
+  loss?: LossName;
+  /** Seed of the shuffling stream; default: the model's init seed. */
+  seed?: number;
+  /** Default true. */
+  shuffle?: boolean;
+  /** Evaluate the test set every N epochs (and always after the last); 0 = never. Default 1. */
+  testEvery?: number;
+  /** Batch size for evaluation passes (default 1000). */
+  evalBatchSize?: number;
+  onBatchEnd?: (event: BatchEvent) => void;
+  onEpochEnd?: (record: EpochRecord) => void;
+  /** Stop at the next batch boundary once aborted; the history so far is returned. */
+  signal?: AbortSignal;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  /** True when `signal` stopped training early. */
+  stopped: boolean;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  count: number;
+  /** confusion[actual][predicted] */
+  confusion: number[][];
+}
+
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly lossValue: number,
+    /** Epochs fully completed before the divergence; the model holds their weights. */
+    readonly completedEpochs: number,
+  ) {
+    super(
+      `training diverged: the loss became ${lossValue} at epoch ${epoch}, batch ${batch + 1}; ` +
+        `the learning rate is probably too high. The model was restored to ` +
+        (completedEpochs > 0 ? `the end of epoch ${completedEpochs}` : 'its initial weights'),
+    );
+  }
+}
+
+/** A dataset copied into the model's arena. */
+interface Staged {
+  dataset: Dataset;
+  imagesPtr: number;
+  labelsPtr: number;
+}
+
+function stage(model: Model, dataset: Dataset): Staged {
+  const pixels = dataset.rows * dataset.cols;
+  if (pixels !== model.inputSize) {
+    throw new RangeError(
+      `${dataset.name}: images are ${dataset.rows}×${dataset.cols} = ${pixels} pixels, ` +
+        `but ${model.name} takes ${model.inputSize} inputs`,
+    );
+  }
+  let maxLabel = 0;
+  for (let i = 0; i < dataset.count; i++) maxLabel = Math.max(maxLabel, dataset.labels[i]!);
+  if (maxLabel >= model.outputSize) {
+    throw new RangeError(
+      `${dataset.name}: labels go up to ${maxLabel}, but ${model.name} has ${model.outputSize} outputs`,
+    );
+  }
+  const engine = model.engine;
+  const imagesPtr = engine.reserve(dataset.count * pixels, `${dataset.name} images`);
+  const labelsPtr = engine.reserve(dataset.count, `${dataset.name} labels`);
+  engine.u8(imagesPtr, dataset.count * pixels).set(dataset.images.subarray(0, dataset.count * pixels));
+  engine.u8(labelsPtr, dataset.count).set(dataset.labels.subarray(0, dataset.count));
+  return { dataset, imagesPtr, labelsPtr };
+}
+
+const PIXEL_SCALE = 1 / 255;
+
+/** Stage rows [start, start+B) of `order` as the workspace's input and labels. */
+function loadBatch(ws: Workspace, data: Staged, order: Int32Array, start: number, B: number): void {
+  const k = ws.model.engine.kernels;
+  ws.model.engine.i32(ws.indicesPtr, B).set(order.subarray(start, start + B));
+  k.gather_normalize_u8(ws.inputPtr, data.imagesPtr, ws.indicesPtr, B, ws.model.inputSize, PIXEL_SCALE);
+  k.gather_labels(ws.labelsPtr, data.labelsPtr, ws.indicesPtr, B);
+}
+
+function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation {
+  const { model } = ws;
+  const classes = model.outputSize;
+  const count = data.dataset.count;
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < count; start += ws.batchCapacity) {
+    const B = Math.min(ws.batchCapacity, count - start);
+    loadBatch(ws, data, order, start, B);
+    ws.forward(B);
+    const r = ws.loss(B, loss, false);
+    lossSum += r.lossSum;
+    correct += r.correct;
+    model.engine.kernels.argmax_rows(ws.predictionsPtr, ws.outputPtr, B, classes);
+    const predicted = model.engine.i32(ws.predictionsPtr, B);
+    const actual = model.engine.i32(ws.labelsPtr, B);
+    for (let b = 0; b < B; b++) confusion[actual[b]!]![predicted[b]!]!++;
+  }
+  return {
+    loss: count > 0 ? lossSum / count : NaN,
+    accuracy: count > 0 ? correct / count : NaN,
+    count,
+    confusion,
+  };
+}
+
+function resolveBatchSize(batchSize: number | 'full', trainCount: number): number {
+  if (batchSize === 'full') return trainCount;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batch size must be a positive integer or "full", got ${batchSize}`);
+  }
+  return Math.min(batchSize, trainCount);
+}
+
+/** Train `model` on `data.train`, evaluating on `data.test`; returns the per-epoch history. */
+export function fit(model: Model, data: DataSplit | { train: Dataset; test?: Dataset }, options: FitOptions): FitResult {
+  const loss = options.loss ?? 'crossentropy';
+  model.checkLoss(loss);
+  if (!Number.isInteger(options.epochs) || options.epochs < 1) {
+    throw new RangeError(`epochs must be a positive integer, got ${options.epochs}`);
+  }
+  const train = data.train;
+  if (train.count < 1) throw new RangeError(`${train.name} is empty: nothing to train on`);
+  const batchSize = resolveBatchSize(options.batchSize, train.count);
+  const evalBatchSize = options.evalBatchSize ?? 1000;
+  const testEvery = options.testEvery ?? 1;
+  const optimizer = new Optimizer(model, options.optimizer);
+  const ws = new Workspace(model, Math.max(batchSize, Math.min(evalBatchSize, data.test?.count ?? 0)));
+  const trainStaged = stage(model, train);
+  const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
+  const seed = options.seed ?? model.seed;
+  const rng = new Rng(seed);
+  const order = new Int32Array(train.count);
+  const batches = Math.ceil(train.count / batchSize);
+  const history: EpochRecord[] = [];
+  let lastGood = model.snapshot();
+  let stopped = false;
+
+  for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    if (options.shuffle ?? true) rng.shuffle(order);
+    const started = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    for (let batch = 0; batch < batches; batch++) {
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      const start = batch * batchSize;
+      const B = Math.min(batchSize, train.count - start);
+      loadBatch(ws, trainStaged, order, start, B);
+      ws.forward(B);
+      const r = ws.loss(B, loss, true);
+      if (!Number.isFinite(r.lossSum)) {
+        model.restore(lastGood);
+        throw new TrainingDivergedError(epoch, batch, r.lossSum / B, epoch - 1);
+      }
+      ws.backward(B);
+      optimizer.step();
+      lossSum += r.lossSum;
+      correct += r.correct;
+      seen += B;
+      if (options.onBatchEnd) {
+        const elapsed = (performance.now() - started) / 1000;
+        options.onBatchEnd({
+          epoch,
+          batch,
+          batches,
+          loss: r.lossSum / B,
+          accuracy: r.correct / B,
+          samples: seen,
+          samplesPerSecond: elapsed > 0 ? seen / elapsed : 0,
+        });
+      }
+    }
+    if (seen === 0) break;
+    const seconds = (performance.now() - started) / 1000;
+    if (model.engine.kernels.has_non_finite(model.paramsPtr, model.regionFloats)) {
+      model.restore(lastGood);
+      throw new TrainingDivergedError(epoch, batches - 1, NaN, epoch - 1);
+    }
+    lastGood = model.snapshot();
+    const record: EpochRecord = {
+      epoch,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      seconds,
+      samplesPerSecond: seen / seconds,
+    };
+    const isLast = epoch === options.epochs || stopped;
+    if (testStaged && (isLast || (testEvery > 0 && epoch % testEvery === 0))) {
+      const ev = evaluateStaged(ws, testStaged, loss);
+      record.testLoss = ev.loss;
+      record.testAccuracy = ev.accuracy;
+    }
+    history.push(record);
+    options.onEpochEnd?.(record);
+  }
+
+  const last = history[history.length - 1];
+  model.metadata = {
+    ...model.metadata,
+    seed: model.seed,
+    shuffleSeed: seed,
+    optimizer: describeOptimizer(options.optimizer),
+    learningRate: options.optimizer.learningRate,
+    loss,
+    batchSize,
+    epochs: (Number(model.metadata.epochs) || 0) + history.length,
+    dataset: train.name,
+    ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy, testLoss: last.testLoss } : {}),
+  };
+  return { history, stopped };
+}
+
+/** Loss, accuracy and confusion matrix of `model` on `dataset`. */
+export function evaluate(model: Model, dataset: Dataset, options: { loss?: LossName; batchSize?: number } = {}): Evaluation {
+  const loss = options.loss ?? (model.metadata.loss as LossName | undefined) ?? 'crossentropy';
+  model.checkLoss(loss);
+  const ws = new Workspace(model, Math.max(1, Math.min(options.batchSize ?? 1000, dataset.count)));
+  return evaluateStaged(ws, stage(model, dataset), loss);
+}
+
+/**
+ * Outputs for `count` samples: (count, outputs) probabilities for a softmax model, raw outputs
+ * otherwise. `inputs` are uint8 pixels (scaled by 1/255) or already-normalised floats.
+ */
+export function predict(model: Model, inputs: Uint8Array | Float32Array, options: { batchSize?: number } = {}): Float32Array {
+  const D = model.inputSize;
+  if (inputs.length % D !== 0) {
+    throw new RangeError(`predict: got ${inputs.length} values, not a multiple of the model's ${D} inputs`);
+  }
+  const count = inputs.length / D;
+  const N = model.outputSize;
+  const out = new Float32Array(count * N);
+  if (count === 0) return out;
+  const ws = new Workspace(model, Math.min(options.batchSize ?? 1000, count));
+  const softmax = model.layers[model.layers.length - 1]!.activation === 'softmax';
+  const engine = model.engine;
+  // uint8 pixels go through the same kernel as training batches, so the floats are bit-identical.
+  const bytesPtr = inputs instanceof Uint8Array ? engine.reserve(inputs.length, 'predict inputs') : 0;
+  if (bytesPtr) engine.u8(bytesPtr, inputs.length).set(inputs);
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  for (let start = 0; start < count; start += ws.batchCapacity) {
+    const B = Math.min(ws.batchCapacity, count - start);
+    if (bytesPtr) {
+      engine.i32(ws.indicesPtr, B).set(order.subarray(start, start + B));
+      engine.kernels.gather_normalize_u8(ws.inputPtr, bytesPtr, ws.indicesPtr, B, D, PIXEL_SCALE);
+    } else {
+      engine.f32(ws.inputPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
+    }
+    ws.forward(B);
+    if (softmax) engine.kernels.softmax_forward(ws.outputPtr, ws.outputPtr, B, N);
+    out.set(engine.f32(ws.outputPtr, B * N), start * N);
+  }
+  return out;
+}

@@ -1,0 +1,158 @@
+/**
+ * Whole-model behaviour on fixed seeds: determinism, accuracy floors on the `mnist` package's quick
+ * set, divergence handling, out-of-memory batch sizes, and the spec validation users hit first.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { subset } from '../src/data/dataset.js';
+import { loadMnistQuick } from '../src/data/mnist.js';
+import { OutOfMemoryError } from '../src/engine/engine.js';
+import { createModel } from '../src/nn/create.js';
+import { Model } from '../src/nn/model.js';
+import { resolveSpec, sequential } from '../src/nn/spec.js';
+import { evaluate, fit, predict, TrainingDivergedError } from '../src/train/fit.js';
+
+const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
+const quick = loadMnistQuick();
+const small = { train: subset(quick.train, 0, 2000), test: subset(quick.test, 0, 500) };
+
+describe('determinism', () => {
+  it('the same seed gives bit-identical initial and trained weights; another seed differs', () => {
+    const a = createModel('mlp-128-64', { seed: 42 });
+    const b = createModel('mlp-128-64', { seed: 42 });
+    const c = createModel('mlp-128-64', { seed: 43 });
+    expect(hash(a)).toBe(hash(b));
+    expect(hash(a)).not.toBe(hash(c));
+    const options = { epochs: 1, batchSize: 32, optimizer: { type: 'adam' as const, learningRate: 1e-3 } };
+    fit(a, small, options);
+    fit(b, small, options);
+    fit(c, small, options);
+    expect(hash(a)).toBe(hash(b));
+    expect(hash(a)).not.toBe(hash(c));
+  });
+
+  it('the shuffle seed changes the result even with the same init', () => {
+    const a = createModel('mlp-40', { seed: 1 });
+    const b = createModel('mlp-40', { seed: 1 });
+    const options = { epochs: 1, batchSize: 16, optimizer: { type: 'sgd' as const, learningRate: 0.1 } };
+    fit(a, small, { ...options, seed: 5 });
+    fit(b, small, { ...options, seed: 6 });
+    expect(hash(a)).not.toBe(hash(b));
+  });
+});
+
+describe('accuracy floors on the quick set (8k train / 2k test)', () => {
+  it('mlp-128 with Adam reaches ≥ 92% test accuracy in 3 epochs', () => {
+    const model = createModel('mlp-128', { seed: 1 });
+    const { history } = fit(model, quick, { epochs: 3, batchSize: 32, optimizer: { type: 'adam', learningRate: 1e-3 } });
+    expect(history).toHaveLength(3);
+    expect(history[2]!.testAccuracy!).toBeGreaterThanOrEqual(0.92);
+    expect(history[2]!.trainLoss).toBeLessThan(history[0]!.trainLoss);
+    const ev = evaluate(model, quick.test);
+    expect(ev.accuracy).toBeCloseTo(history[2]!.testAccuracy!, 10);
+    expect(ev.confusion.flat().reduce((a, b) => a + b, 0)).toBe(quick.test.count);
+    expect(ev.confusion.reduce((s, row, i) => s + row[i]!, 0)).toBe(Math.round(ev.accuracy * ev.count));
+  });
+
+  it('per-sample SGD (batch 1) on a 784-40-10 net learns (≥ 85% on the quick test set)', () => {
+    const model = createModel('mlp-40', { seed: 3 });
+    const { history } = fit(model, small, { epochs: 2, batchSize: 1, optimizer: { type: 'sgd', learningRate: 0.01 } });
+    expect(history[1]!.testAccuracy!).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it('full-batch gradient descent lowers the loss every iteration at a small rate', () => {
+    const model = createModel('mlp-128', { seed: 2 });
+    const { history } = fit(model, small, { epochs: 5, batchSize: 'full', optimizer: { type: 'sgd', learningRate: 0.1 }, testEvery: 0 });
+    for (let i = 1; i < history.length; i++) expect(history[i]!.trainLoss).toBeLessThan(history[i - 1]!.trainLoss);
+  });
+
+  it('SGD with Nesterov momentum and the squared-error losses train too', () => {
+    const spec = sequential(784).dense(64, 'relu').dense(10, 'linear').spec('mse-net');
+    for (const loss of ['mse', 'sse'] as const) {
+      const model = createModel(spec, { seed: 4 });
+      const { history } = fit(model, small, {
+        epochs: 3,
+        batchSize: 16,
+        loss,
+        optimizer: { type: 'sgd', learningRate: loss === 'mse' ? 0.2 : 0.05, momentum: 0.9, nesterov: true },
+      });
+      expect(history[2]!.testAccuracy!).toBeGreaterThanOrEqual(0.85);
+    }
+  });
+
+  it('predict returns probabilities whose argmax gives the evaluated accuracy', () => {
+    const model = createModel('mlp-40', { seed: 9 });
+    fit(model, small, { epochs: 1, batchSize: 32, optimizer: { type: 'adam', learningRate: 2e-3 } });
+    const probs = predict(model, small.test.images);
+    let correct = 0;
+    for (let i = 0; i < small.test.count; i++) {
+      const row = probs.subarray(i * 10, i * 10 + 10);
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      if (row.indexOf(Math.max(...row)) === small.test.labels[i]) correct++;
+    }
+    expect(correct / small.test.count).toBeCloseTo(evaluate(model, small.test).accuracy, 10);
+  });
+});
+
+describe('failures are clear and lose nothing', () => {
+  it('a diverging run stops naming epoch and batch, and keeps the last good weights', () => {
+    // A linear model on squared error diverges geometrically once lr·‖x‖² > 2.
+    const model = createModel(sequential(784).dense(10, 'linear').spec(), { seed: 1 });
+    fit(model, small, { epochs: 1, batchSize: 1, loss: 'sse', optimizer: { type: 'sgd', learningRate: 1e-3 } });
+    const good = model.snapshot();
+    let error: unknown;
+    try {
+      fit(model, small, { epochs: 3, batchSize: 1, loss: 'sse', optimizer: { type: 'sgd', learningRate: 1 } });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    const d = error as TrainingDivergedError;
+    expect(d.message).toMatch(/diverged.*epoch 1, batch \d+/);
+    expect(d.completedEpochs).toBe(0);
+    expect(Array.from(model.parameters())).toEqual(Array.from(good));
+  });
+
+  it('an impossible batch size fails with OutOfMemoryError naming the batch size', () => {
+    const model = createModel('mlp-256-128', { seed: 1 });
+    expect(() => fit(model, { train: { ...quick.train, count: 2_000_000 } }, { epochs: 1, batchSize: 2_000_000, optimizer: { type: 'adam', learningRate: 1e-3 } })).toThrow(
+      OutOfMemoryError,
+    );
+    expect(() => fit(model, { train: { ...quick.train, count: 2_000_000 } }, { epochs: 1, batchSize: 2_000_000, optimizer: { type: 'adam', learningRate: 1e-3 } })).toThrow(
+      /batch size 2000000.*4 GiB/,
+    );
+    // the model is still usable afterwards
+    const { history } = fit(model, small, { epochs: 1, batchSize: 32, optimizer: { type: 'adam', learningRate: 1e-3 } });
+    expect(history[0]!.testAccuracy!).toBeGreaterThan(0.8);
+  });
+
+  it('bad hyperparameters and mismatched data are rejected before training', () => {
+    const model = createModel('mlp-40', { seed: 1 });
+    const opt = { type: 'sgd' as const, learningRate: 0.1 };
+    expect(() => fit(model, small, { epochs: 0, batchSize: 1, optimizer: opt })).toThrow(/epochs must be a positive integer/);
+    expect(() => fit(model, small, { epochs: 1, batchSize: 0, optimizer: opt })).toThrow(/batch size/);
+    expect(() => fit(model, small, { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', learningRate: -1 } })).toThrow(/learning rate must be a positive number/);
+    expect(() => fit(model, small, { epochs: 1, batchSize: 1, optimizer: { type: 'adam', learningRate: 1e-3, beta1: 1 } })).toThrow(/beta1/);
+    expect(() => fit(model, small, { epochs: 1, batchSize: 1, loss: 'mse', optimizer: opt })).toThrow(/softmax/);
+    const wide = createModel(sequential(100).dense(10, 'softmax').spec(), { seed: 1 });
+    expect(() => fit(wide, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(/28×28 = 784 pixels.*100 inputs/);
+    const three = createModel(sequential(784).dense(3, 'softmax').spec(), { seed: 1 });
+    expect(() => fit(three, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(/labels go up to 9.*3 outputs/);
+  });
+
+  it('invalid specs name the field and what was expected', () => {
+    expect(() => resolveSpec({ inputSize: 784, layers: [] })).toThrow(/non-empty/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'conv', units: 3 }] })).toThrow(/layers\[0\].*unknown layer type "conv"/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 0 }] })).toThrow(/units must be a positive integer/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, activation: 'gelu' }] })).toThrow(/unknown activation "gelu"/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, activation: 'softmax' }, { type: 'dense', units: 3 }] })).toThrow(/softmax is only supported on the last layer/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, unit: 3 }] })).toThrow(/unknown field "unit"/);
+    expect(() => createModel('mlp-999')).toThrow(/unknown model "mlp-999".*mlp-256-128/);
+  });
+
+  it('mlp-256-128 has 235,146 parameters and a summary that says so', () => {
+    const model = createModel('mlp-256-128');
+    expect(model.parameterCount).toBe(235_146);
+    expect(model.summary()).toContain('total parameters: 235,146');
+  });
+});
