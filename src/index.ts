@@ -6,9 +6,24 @@
 export { Engine, OutOfMemoryError } from './engine/engine.js';
 export { createEngine } from './engine/node.js';
 export { Rng } from './engine/rng.js';
-export { sequential, SpecError, type ModelSpec, type LayerSpec, type DenseSpec, type Activation, type InitName } from './nn/spec.js';
+export {
+  sequential,
+  SpecError,
+  type ModelSpec,
+  type LayerSpec,
+  type DenseSpec,
+  type Activation,
+  type InitName,
+} from './nn/spec.js';
 export { PRESETS, preset, presetNames } from './nn/presets.js';
-export { Model, Workspace, LOSSES, type LossName, type TrainingMetadata, type ParamTensor } from './nn/model.js';
+export {
+  Model,
+  Workspace,
+  LOSSES,
+  type LossName,
+  type TrainingMetadata,
+  type ParamTensor,
+} from './nn/model.js';
 export { createModel, specFromName } from './nn/create.js';
 export {
   fit,
@@ -21,9 +36,22 @@ export {
   type BatchEvent,
   type Evaluation,
 } from './train/fit.js';
-export { Optimizer, OPTIMIZERS, ADAM_DEFAULTS, type OptimizerOptions, type OptimizerName } from './train/optimizer.js';
+export {
+  Optimizer,
+  OPTIMIZERS,
+  ADAM_DEFAULTS,
+  type OptimizerOptions,
+  type OptimizerName,
+} from './train/optimizer.js';
 export { RECIPES, type Recipe } from './train/recipes.js';
-export { encodeModel, decodeModel, modelFromBytes, ModelFileError, MODEL_FORMAT, MODEL_VERSION } from './io/safetensors.js';
+export {
+  encodeModel,
+  decodeModel,
+  modelFromBytes,
+  ModelFileError,
+  MODEL_FORMAT,
+  MODEL_VERSION,
+} from './io/safetensors.js';
 export { saveModel, loadModel, writeFileAtomic } from './io/files.js';
 export type { Dataset, DataSplit } from './data/dataset.js';
 export { subset } from './data/dataset.js';

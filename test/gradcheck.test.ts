@@ -44,7 +44,8 @@ function setup(spec: ModelSpec, B: number, seed: number): Case {
   // Biases start at zero; give them values so their gradients and the ReLU kinks are exercised.
   const params = model.parameters();
   for (const t of model.tensors) {
-    if (t.name.endsWith('.bias')) for (let i = 0; i < t.length; i++) params[t.offset + i] = 0.2 * (rng.nextFloat() - 0.5);
+    if (t.name.endsWith('.bias'))
+      for (let i = 0; i < t.length; i++) params[t.offset + i] = 0.2 * (rng.nextFloat() - 0.5);
   }
   const ws = new Workspace(model, B);
   const x = new Float32Array(B * model.inputSize);
@@ -72,9 +73,21 @@ function refLayers(model: Model): RefLayer[] {
 }
 
 const SMALL: { name: string; spec: ModelSpec; losses: LossName[] }[] = [
-  { name: 'dense softmax (one layer)', spec: sequential(13).dense(5, 'softmax').spec(), losses: ['crossentropy'] },
-  { name: 'dense linear, no bias', spec: sequential(7).dense(3, 'linear', { bias: false }).spec(), losses: ['crossentropy', 'mse', 'sse'] },
-  { name: 'dense relu output', spec: sequential(9).dense(6, 'relu').spec(), losses: ['mse', 'sse'] },
+  {
+    name: 'dense softmax (one layer)',
+    spec: sequential(13).dense(5, 'softmax').spec(),
+    losses: ['crossentropy'],
+  },
+  {
+    name: 'dense linear, no bias',
+    spec: sequential(7).dense(3, 'linear', { bias: false }).spec(),
+    losses: ['crossentropy', 'mse', 'sse'],
+  },
+  {
+    name: 'dense relu output',
+    spec: sequential(9).dense(6, 'relu').spec(),
+    losses: ['mse', 'sse'],
+  },
   {
     name: 'relu → relu → softmax',
     spec: sequential(17).dense(11, 'relu').dense(6, 'relu').dense(4, 'softmax').spec(),
@@ -82,7 +95,10 @@ const SMALL: { name: string; spec: ModelSpec; losses: LossName[] }[] = [
   },
   {
     name: 'grokking-style (no bias, linear out)',
-    spec: sequential(20).dense(8, 'relu', { bias: false }).dense(10, 'linear', { bias: false }).spec(),
+    spec: sequential(20)
+      .dense(8, 'relu', { bias: false })
+      .dense(10, 'linear', { bias: false })
+      .spec(),
     losses: ['sse', 'mse', 'crossentropy'],
   },
 ];
@@ -121,7 +137,12 @@ describe('reference MLP backward vs finite differences (f64)', () => {
 describe('engine gradients vs the f64 reference', () => {
   const cases = [
     ...SMALL.flatMap((c) => c.losses.map((loss) => ({ name: c.name, spec: c.spec, loss, B: 5 }))),
-    { name: 'mlp-256-128 preset', spec: preset('mlp-256-128')!, loss: 'crossentropy' as LossName, B: 4 },
+    {
+      name: 'mlp-256-128 preset',
+      spec: preset('mlp-256-128')!,
+      loss: 'crossentropy' as LossName,
+      B: 4,
+    },
     { name: 'mlp-40, batch 1', spec: preset('mlp-40')!, loss: 'crossentropy' as LossName, B: 1 },
   ];
   it.each(cases)('$name, loss $loss, batch $B', ({ spec, loss, B }) => {
@@ -130,8 +151,15 @@ describe('engine gradients vs the f64 reference', () => {
     const ref = refLossAndGrads(refLayers(c.model), Float64Array.from(c.x), c.labels, B, loss);
     expect(Math.abs(value - ref.loss)).toBeLessThan(1e-5 * Math.max(1, ref.loss));
     c.model.layers.forEach((l, li) => {
-      expect(relError(c.model.tensorView(`layers.${li}.weight`, 'grads'), ref.dw[li]!), `dW${li}`).toBeLessThan(2e-4);
-      if (l.bias) expect(relError(c.model.tensorView(`layers.${li}.bias`, 'grads'), ref.db[li]!), `db${li}`).toBeLessThan(2e-4);
+      expect(
+        relError(c.model.tensorView(`layers.${li}.weight`, 'grads'), ref.dw[li]!),
+        `dW${li}`,
+      ).toBeLessThan(2e-4);
+      if (l.bias)
+        expect(
+          relError(c.model.tensorView(`layers.${li}.bias`, 'grads'), ref.db[li]!),
+          `db${li}`,
+        ).toBeLessThan(2e-4);
     });
   });
 });

@@ -7,7 +7,9 @@ import { Rng } from '../src/engine/rng.js';
 /** Copy `data` into fresh engine memory; returns its byte offset. Re-read views after each call. */
 export function put(engine: Engine, data: Float32Array | Int32Array | Uint8Array): number {
   const ptr = engine.reserve(Math.max(data.byteLength, 16));
-  new Uint8Array(engine.memory.buffer, ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  new Uint8Array(engine.memory.buffer, ptr, data.byteLength).set(
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  );
   return ptr;
 }
 

@@ -69,7 +69,12 @@ describe('dense_bias_backward', () => {
       expect(maxAbsDiff(e.f32(dbp, N), ref)).toBeLessThan(1e-5 * B);
       e.f32(dbp, N).set(init);
       e.kernels.dense_bias_backward(dbp, doutp, B, N, 1);
-      expect(maxAbsDiff(e.f32(dbp, N), ref.map((v, j) => v + init[j]!))).toBeLessThan(1e-5 * (B + 1));
+      expect(
+        maxAbsDiff(
+          e.f32(dbp, N),
+          ref.map((v, j) => v + init[j]!),
+        ),
+      ).toBeLessThan(1e-5 * (B + 1));
     });
   }
 });
@@ -198,7 +203,10 @@ describe('optimizers', () => {
     const e = createEngine();
     const n = 7;
     const pp = put(e, new Float32Array(n));
-    const gp = put(e, Float32Array.from({ length: n }, (_, i) => (i - 3) * 0.37 + 0.01));
+    const gp = put(
+      e,
+      Float32Array.from({ length: n }, (_, i) => (i - 3) * 0.37 + 0.01),
+    );
     const mp = put(e, new Float32Array(n));
     const vp = put(e, new Float32Array(n));
     e.kernels.adam_step(pp, gp, mp, vp, n, 1e-3, 0.9, 0.999, 1e-8, 1 - 0.9, 1 - 0.999, 0);
@@ -236,7 +244,9 @@ describe('batch staging', () => {
     const labp = put(e, new Int32Array(indices.length));
     e.kernels.gather_normalize_u8(outp, ip, xp, indices.length, D, 1 / 255);
     e.kernels.gather_labels(labp, lp, xp, indices.length);
-    expect(Array.from(e.f32(outp, indices.length * D))).toEqual(Array.from(gatherNormalizeRef(images, indices, D, 1 / 255)));
+    expect(Array.from(e.f32(outp, indices.length * D))).toEqual(
+      Array.from(gatherNormalizeRef(images, indices, D, 1 / 255)),
+    );
     expect(Array.from(e.i32(labp, indices.length))).toEqual(Array.from(indices, (i) => labels[i]!));
   });
 });

@@ -23,7 +23,11 @@ describe('determinism', () => {
     const c = createModel('mlp-128-64', { seed: 43 });
     expect(hash(a)).toBe(hash(b));
     expect(hash(a)).not.toBe(hash(c));
-    const options = { epochs: 1, batchSize: 32, optimizer: { type: 'adam' as const, learningRate: 1e-3 } };
+    const options = {
+      epochs: 1,
+      batchSize: 32,
+      optimizer: { type: 'adam' as const, learningRate: 1e-3 },
+    };
     fit(a, small, options);
     fit(b, small, options);
     fit(c, small, options);
@@ -34,7 +38,11 @@ describe('determinism', () => {
   it('the shuffle seed changes the result even with the same init', () => {
     const a = createModel('mlp-40', { seed: 1 });
     const b = createModel('mlp-40', { seed: 1 });
-    const options = { epochs: 1, batchSize: 16, optimizer: { type: 'sgd' as const, learningRate: 0.1 } };
+    const options = {
+      epochs: 1,
+      batchSize: 16,
+      optimizer: { type: 'sgd' as const, learningRate: 0.1 },
+    };
     fit(a, small, { ...options, seed: 5 });
     fit(b, small, { ...options, seed: 6 });
     expect(hash(a)).not.toBe(hash(b));
@@ -44,26 +52,42 @@ describe('determinism', () => {
 describe('accuracy floors on the quick set (8k train / 2k test)', () => {
   it('mlp-128 with Adam reaches ≥ 92% test accuracy in 3 epochs', () => {
     const model = createModel('mlp-128', { seed: 1 });
-    const { history } = fit(model, quick, { epochs: 3, batchSize: 32, optimizer: { type: 'adam', learningRate: 1e-3 } });
+    const { history } = fit(model, quick, {
+      epochs: 3,
+      batchSize: 32,
+      optimizer: { type: 'adam', learningRate: 1e-3 },
+    });
     expect(history).toHaveLength(3);
     expect(history[2]!.testAccuracy!).toBeGreaterThanOrEqual(0.92);
     expect(history[2]!.trainLoss).toBeLessThan(history[0]!.trainLoss);
     const ev = evaluate(model, quick.test);
     expect(ev.accuracy).toBeCloseTo(history[2]!.testAccuracy!, 10);
     expect(ev.confusion.flat().reduce((a, b) => a + b, 0)).toBe(quick.test.count);
-    expect(ev.confusion.reduce((s, row, i) => s + row[i]!, 0)).toBe(Math.round(ev.accuracy * ev.count));
+    expect(ev.confusion.reduce((s, row, i) => s + row[i]!, 0)).toBe(
+      Math.round(ev.accuracy * ev.count),
+    );
   });
 
   it('per-sample SGD (batch 1) on a 784-40-10 net learns (≥ 85% on the quick test set)', () => {
     const model = createModel('mlp-40', { seed: 3 });
-    const { history } = fit(model, small, { epochs: 2, batchSize: 1, optimizer: { type: 'sgd', learningRate: 0.01 } });
+    const { history } = fit(model, small, {
+      epochs: 2,
+      batchSize: 1,
+      optimizer: { type: 'sgd', learningRate: 0.01 },
+    });
     expect(history[1]!.testAccuracy!).toBeGreaterThanOrEqual(0.85);
   });
 
   it('full-batch gradient descent lowers the loss every iteration at a small rate', () => {
     const model = createModel('mlp-128', { seed: 2 });
-    const { history } = fit(model, small, { epochs: 5, batchSize: 'full', optimizer: { type: 'sgd', learningRate: 0.1 }, testEvery: 0 });
-    for (let i = 1; i < history.length; i++) expect(history[i]!.trainLoss).toBeLessThan(history[i - 1]!.trainLoss);
+    const { history } = fit(model, small, {
+      epochs: 5,
+      batchSize: 'full',
+      optimizer: { type: 'sgd', learningRate: 0.1 },
+      testEvery: 0,
+    });
+    for (let i = 1; i < history.length; i++)
+      expect(history[i]!.trainLoss).toBeLessThan(history[i - 1]!.trainLoss);
   });
 
   it('SGD with Nesterov momentum and the squared-error losses train too', () => {
@@ -74,7 +98,12 @@ describe('accuracy floors on the quick set (8k train / 2k test)', () => {
         epochs: 3,
         batchSize: 16,
         loss,
-        optimizer: { type: 'sgd', learningRate: loss === 'mse' ? 0.2 : 0.05, momentum: 0.9, nesterov: true },
+        optimizer: {
+          type: 'sgd',
+          learningRate: loss === 'mse' ? 0.2 : 0.05,
+          momentum: 0.9,
+          nesterov: true,
+        },
       });
       expect(history[2]!.testAccuracy!).toBeGreaterThanOrEqual(0.85);
     }
@@ -82,7 +111,11 @@ describe('accuracy floors on the quick set (8k train / 2k test)', () => {
 
   it('predict returns probabilities whose argmax gives the evaluated accuracy', () => {
     const model = createModel('mlp-40', { seed: 9 });
-    fit(model, small, { epochs: 1, batchSize: 32, optimizer: { type: 'adam', learningRate: 2e-3 } });
+    fit(model, small, {
+      epochs: 1,
+      batchSize: 32,
+      optimizer: { type: 'adam', learningRate: 2e-3 },
+    });
     const probs = predict(model, small.test.images);
     let correct = 0;
     for (let i = 0; i < small.test.count; i++) {
@@ -98,11 +131,21 @@ describe('failures are clear and lose nothing', () => {
   it('a diverging run stops naming epoch and batch, and keeps the last good weights', () => {
     // A linear model on squared error diverges geometrically once lr·‖x‖² > 2.
     const model = createModel(sequential(784).dense(10, 'linear').spec(), { seed: 1 });
-    fit(model, small, { epochs: 1, batchSize: 1, loss: 'sse', optimizer: { type: 'sgd', learningRate: 1e-3 } });
+    fit(model, small, {
+      epochs: 1,
+      batchSize: 1,
+      loss: 'sse',
+      optimizer: { type: 'sgd', learningRate: 1e-3 },
+    });
     const good = model.snapshot();
     let error: unknown;
     try {
-      fit(model, small, { epochs: 3, batchSize: 1, loss: 'sse', optimizer: { type: 'sgd', learningRate: 1 } });
+      fit(model, small, {
+        epochs: 3,
+        batchSize: 1,
+        loss: 'sse',
+        optimizer: { type: 'sgd', learningRate: 1 },
+      });
     } catch (e) {
       error = e;
     }
@@ -113,40 +156,105 @@ describe('failures are clear and lose nothing', () => {
     expect(Array.from(model.parameters())).toEqual(Array.from(good));
   });
 
-  it('an impossible batch size fails with OutOfMemoryError naming the batch size', () => {
+  it('what cannot fit in wasm32 memory fails with OutOfMemoryError saying what and how much', () => {
     const model = createModel('mlp-256-128', { seed: 1 });
-    expect(() => fit(model, { train: { ...quick.train, count: 2_000_000 } }, { epochs: 1, batchSize: 2_000_000, optimizer: { type: 'adam', learningRate: 1e-3 } })).toThrow(
-      OutOfMemoryError,
+    const huge = { ...quick.train, count: 2_000_000 };
+    const options = {
+      epochs: 1,
+      batchSize: 2_000_000,
+      chunkSize: 2_000_000,
+      optimizer: { type: 'adam' as const, learningRate: 1e-3 },
+    };
+    expect(() => fit(model, { train: huge }, options)).toThrow(OutOfMemoryError);
+    expect(() => fit(model, { train: huge }, options)).toThrow(
+      /batch size 2000000 .*4 GiB.*smaller batch/,
     );
-    expect(() => fit(model, { train: { ...quick.train, count: 2_000_000 } }, { epochs: 1, batchSize: 2_000_000, optimizer: { type: 'adam', learningRate: 1e-3 } })).toThrow(
-      /batch size 2000000.*4 GiB/,
-    );
+    expect(() =>
+      createModel(sequential(784).dense(40_000, 'relu').dense(40_000, 'relu').dense(10).spec()),
+    ).toThrow(/model parameters and optimizer state needs .* GiB/);
     // the model is still usable afterwards
-    const { history } = fit(model, small, { epochs: 1, batchSize: 32, optimizer: { type: 'adam', learningRate: 1e-3 } });
+    const { history } = fit(model, small, {
+      epochs: 1,
+      batchSize: 32,
+      optimizer: { type: 'adam', learningRate: 1e-3 },
+    });
     expect(history[0]!.testAccuracy!).toBeGreaterThan(0.8);
+  });
+
+  it('a batch bigger than the chunk size gives the same step as one pass (gradient accumulation)', () => {
+    const a = createModel('mlp-128', { seed: 8 });
+    const b = createModel('mlp-128', { seed: 8 });
+    const options = {
+      epochs: 2,
+      batchSize: 'full' as const,
+      optimizer: { type: 'sgd' as const, learningRate: 0.5 },
+      testEvery: 0,
+    };
+    const ha = fit(a, small, { ...options, chunkSize: 2000 }).history;
+    const hb = fit(b, small, { ...options, chunkSize: 300 }).history;
+    expect(hb[1]!.trainLoss).toBeCloseTo(ha[1]!.trainLoss, 5);
+    const pa = a.parameters();
+    const pb = b.parameters();
+    let worst = 0;
+    for (let i = 0; i < pa.length; i++) worst = Math.max(worst, Math.abs(pa[i]! - pb[i]!));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('bad hyperparameters and mismatched data are rejected before training', () => {
     const model = createModel('mlp-40', { seed: 1 });
     const opt = { type: 'sgd' as const, learningRate: 0.1 };
-    expect(() => fit(model, small, { epochs: 0, batchSize: 1, optimizer: opt })).toThrow(/epochs must be a positive integer/);
-    expect(() => fit(model, small, { epochs: 1, batchSize: 0, optimizer: opt })).toThrow(/batch size/);
-    expect(() => fit(model, small, { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', learningRate: -1 } })).toThrow(/learning rate must be a positive number/);
-    expect(() => fit(model, small, { epochs: 1, batchSize: 1, optimizer: { type: 'adam', learningRate: 1e-3, beta1: 1 } })).toThrow(/beta1/);
-    expect(() => fit(model, small, { epochs: 1, batchSize: 1, loss: 'mse', optimizer: opt })).toThrow(/softmax/);
+    expect(() => fit(model, small, { epochs: 0, batchSize: 1, optimizer: opt })).toThrow(
+      /epochs must be a positive integer/,
+    );
+    expect(() => fit(model, small, { epochs: 1, batchSize: 0, optimizer: opt })).toThrow(
+      /batch size/,
+    );
+    expect(() =>
+      fit(model, small, { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', learningRate: -1 } }),
+    ).toThrow(/learning rate must be a positive number/);
+    expect(() =>
+      fit(model, small, {
+        epochs: 1,
+        batchSize: 1,
+        optimizer: { type: 'adam', learningRate: 1e-3, beta1: 1 },
+      }),
+    ).toThrow(/beta1/);
+    expect(() =>
+      fit(model, small, { epochs: 1, batchSize: 1, loss: 'mse', optimizer: opt }),
+    ).toThrow(/softmax/);
     const wide = createModel(sequential(100).dense(10, 'softmax').spec(), { seed: 1 });
-    expect(() => fit(wide, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(/28×28 = 784 pixels.*100 inputs/);
+    expect(() => fit(wide, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(
+      /28×28 = 784 pixels.*100 inputs/,
+    );
     const three = createModel(sequential(784).dense(3, 'softmax').spec(), { seed: 1 });
-    expect(() => fit(three, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(/labels go up to 9.*3 outputs/);
+    expect(() => fit(three, small, { epochs: 1, batchSize: 8, optimizer: opt })).toThrow(
+      /labels go up to 9.*3 outputs/,
+    );
   });
 
   it('invalid specs name the field and what was expected', () => {
     expect(() => resolveSpec({ inputSize: 784, layers: [] })).toThrow(/non-empty/);
-    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'conv', units: 3 }] })).toThrow(/layers\[0\].*unknown layer type "conv"/);
-    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 0 }] })).toThrow(/units must be a positive integer/);
-    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, activation: 'gelu' }] })).toThrow(/unknown activation "gelu"/);
-    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, activation: 'softmax' }, { type: 'dense', units: 3 }] })).toThrow(/softmax is only supported on the last layer/);
-    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, unit: 3 }] })).toThrow(/unknown field "unit"/);
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'conv', units: 3 }] })).toThrow(
+      /layers\[0\].*unknown layer type "conv"/,
+    );
+    expect(() => resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 0 }] })).toThrow(
+      /units must be a positive integer/,
+    );
+    expect(() =>
+      resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, activation: 'gelu' }] }),
+    ).toThrow(/unknown activation "gelu"/);
+    expect(() =>
+      resolveSpec({
+        inputSize: 784,
+        layers: [
+          { type: 'dense', units: 5, activation: 'softmax' },
+          { type: 'dense', units: 3 },
+        ],
+      }),
+    ).toThrow(/softmax is only supported on the last layer/);
+    expect(() =>
+      resolveSpec({ inputSize: 784, layers: [{ type: 'dense', units: 5, unit: 3 }] }),
+    ).toThrow(/unknown field "unit"/);
     expect(() => createModel('mlp-999')).toThrow(/unknown model "mlp-999".*mlp-256-128/);
   });
 

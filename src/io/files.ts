@@ -2,7 +2,19 @@
  * Node file I/O for models and reports: atomic writes (a temp file in the target directory, fsync,
  * then rename), so a crash or a full disk never leaves a half-written model behind.
  */
-import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/node.js';
@@ -15,7 +27,8 @@ let tempCounter = 0;
 export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
   const target = resolve(path);
   const dir = dirname(target);
-  if (!existsSync(dir)) throw new ModelFileError(`cannot write ${path}: directory ${dir} does not exist`);
+  if (!existsSync(dir))
+    throw new ModelFileError(`cannot write ${path}: directory ${dir} does not exist`);
   const temp = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.${tempCounter++}.tmp`);
   let fd: number | undefined;
   try {
@@ -53,14 +66,16 @@ export function checkWritable(path: string): void {
   } catch {
     throw new ModelFileError(`cannot write ${path}: directory ${dir} does not exist`);
   }
-  if (!dirStat.isDirectory()) throw new ModelFileError(`cannot write ${path}: ${dir} is not a directory`);
+  if (!dirStat.isDirectory())
+    throw new ModelFileError(`cannot write ${path}: ${dir} is not a directory`);
   try {
     accessSync(dir, constants.W_OK);
   } catch {
     throw new ModelFileError(`cannot write ${path}: permission denied in ${dir}`);
   }
   try {
-    if (statSync(target).isDirectory()) throw new ModelFileError(`cannot write ${path}: it is a directory`);
+    if (statSync(target).isDirectory())
+      throw new ModelFileError(`cannot write ${path}: it is a directory`);
   } catch (e) {
     if (e instanceof ModelFileError) throw e;
   }
@@ -77,7 +92,9 @@ export function loadModel(path: string, engine: Engine = createEngine()): Model 
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new ModelFileError(
-      err.code === 'ENOENT' ? `model file ${path} does not exist` : `cannot read model file ${path}: ${err.message}`,
+      err.code === 'ENOENT'
+        ? `model file ${path} does not exist`
+        : `cannot read model file ${path}: ${err.message}`,
     );
   }
   return modelFromBytes(bytes, path, engine);

@@ -56,7 +56,11 @@ export function encodeModel(model: Model): Uint8Array {
   };
   let offset = 0;
   for (const t of model.tensors) {
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.length * 4] };
+    header[t.name] = {
+      dtype: 'F32',
+      shape: t.shape,
+      data_offsets: [offset, offset + t.length * 4],
+    };
     offset += t.length * 4;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
@@ -85,7 +89,8 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
   const fail = (what: string): never => {
     throw new ModelFileError(`${source}: ${what}`);
   };
-  if (bytes.length < 8) fail(`${bytes.length} bytes is too short for a model file (safetensors header missing)`);
+  if (bytes.length < 8)
+    fail(`${bytes.length} bytes is too short for a model file (safetensors header missing)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) {
@@ -96,17 +101,26 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
   }
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
+    );
   } catch (e) {
-    return fail(`header is not valid JSON (${(e as Error).message}); the file is corrupt or not a model file`);
+    return fail(
+      `header is not valid JSON (${(e as Error).message}); the file is corrupt or not a model file`,
+    );
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('header is not a JSON object');
   const meta = header.__metadata__ as Record<string, unknown> | undefined;
   if (!meta || meta.format !== MODEL_FORMAT) {
-    fail(`not an mnist-wasm model (metadata "format" is ${JSON.stringify(meta?.format)}, expected "${MODEL_FORMAT}")`);
+    fail(
+      `not an mnist-wasm model (metadata "format" is ${JSON.stringify(meta?.format)}, expected "${MODEL_FORMAT}")`,
+    );
   }
   if (meta!.version !== MODEL_VERSION) {
-    fail(`model file version ${JSON.stringify(meta!.version)} is not supported (this build reads version ${MODEL_VERSION})`);
+    fail(
+      `model file version ${JSON.stringify(meta!.version)} is not supported (this build reads version ${MODEL_VERSION})`,
+    );
   }
   let spec: ModelSpec;
   let metadata: TrainingMetadata;
@@ -134,24 +148,40 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const shape = expected.get(name);
-    if (!shape) fail(`unexpected tensor "${name}" for this architecture (expected ${[...expected.keys()].join(', ')})`);
+    if (!shape)
+      fail(
+        `unexpected tensor "${name}" for this architecture (expected ${[...expected.keys()].join(', ')})`,
+      );
     const e = entry as Partial<TensorEntry>;
-    if (e.dtype !== 'F32') fail(`tensor "${name}" has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
+    if (e.dtype !== 'F32')
+      fail(`tensor "${name}" has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
     if (!Array.isArray(e.shape) || e.shape.join(',') !== shape!.join(',')) {
-      fail(`tensor "${name}" has shape [${String(e.shape)}], the architecture needs [${shape!.join(', ')}]`);
+      fail(
+        `tensor "${name}" has shape [${String(e.shape)}], the architecture needs [${shape!.join(', ')}]`,
+      );
     }
     const [begin, end] = Array.isArray(e.data_offsets) ? e.data_offsets : [NaN, NaN];
     const byteLength = shape!.reduce((a, b) => a * b, 1) * 4;
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end - begin !== byteLength) {
-      fail(`tensor "${name}" has data_offsets ${JSON.stringify(e.data_offsets)}, expected a range of ${byteLength} bytes`);
+    if (
+      !Number.isInteger(begin) ||
+      !Number.isInteger(end) ||
+      begin < 0 ||
+      end - begin !== byteLength
+    ) {
+      fail(
+        `tensor "${name}" has data_offsets ${JSON.stringify(e.data_offsets)}, expected a range of ${byteLength} bytes`,
+      );
     }
     if (end > dataLength) {
-      fail(`tensor "${name}" ends at byte ${end} of the data section, which has only ${dataLength} bytes (file truncated)`);
+      fail(
+        `tensor "${name}" ends at byte ${end} of the data section, which has only ${dataLength} bytes (file truncated)`,
+      );
     }
     const values = new Float32Array(byteLength / 4);
     new Uint8Array(values.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
     for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!)) fail(`tensor "${name}" contains a non-finite value (${values[i]}) at index ${i}`);
+      if (!Number.isFinite(values[i]!))
+        fail(`tensor "${name}" contains a non-finite value (${values[i]}) at index ${i}`);
     }
     tensors.set(name, values);
     covered += byteLength;
@@ -160,14 +190,17 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
     if (!tensors.has(name)) fail(`tensor "${name}" is missing`);
   }
   if (covered !== dataLength) {
-    fail(`data section has ${dataLength} bytes but the tensors cover ${covered} (corrupt or padded file)`);
+    fail(
+      `data section has ${dataLength} bytes but the tensors cover ${covered} (corrupt or padded file)`,
+    );
   }
   return { spec, metadata, tensors };
 }
 
 /** Copy decoded weights into a model of the same architecture. Validates before writing anything. */
 export function applyWeights(model: Model, decoded: DecodedModel, source: string): void {
-  const same = JSON.stringify(resolveSpec(decoded.spec).map(({ index: _i, ...l }) => l)) ===
+  const same =
+    JSON.stringify(resolveSpec(decoded.spec).map(({ index: _i, ...l }) => l)) ===
     JSON.stringify(model.layers.map(({ index: _i, ...l }) => l));
   if (!same || decoded.spec.inputSize !== model.inputSize) {
     throw new ModelFileError(

@@ -9,7 +9,10 @@ import { preset, presetNames } from './presets.js';
 import { SpecError, type ModelSpec } from './spec.js';
 
 /** A new model with weights drawn from `seed`, on its own engine unless one is given. */
-export function createModel(spec: ModelSpec | string, options: { seed?: number; engine?: Engine } = {}): Model {
+export function createModel(
+  spec: ModelSpec | string,
+  options: { seed?: number; engine?: Engine } = {},
+): Model {
   const resolved = typeof spec === 'string' ? specFromName(spec) : spec;
   return new Model(resolved, options.engine ?? createEngine(), options.seed ?? 1);
 }

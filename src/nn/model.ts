@@ -9,7 +9,7 @@
  * is padded to 16 floats (64 bytes), and padding stays zero in params and grads.
  */
 import { ALIGN, alignUp, Engine, formatBytes } from '../engine/engine.js';
-import { GEMM_RELU } from '../engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_RELU } from '../engine/kernels.js';
 import { Rng } from '../engine/rng.js';
 import { resolveSpec, type ModelSpec, type ResolvedDense } from './spec.js';
 
@@ -156,7 +156,9 @@ export class Model {
 
   restore(snapshot: Float32Array): void {
     if (snapshot.length !== this.regionFloats) {
-      throw new Error(`snapshot has ${snapshot.length} floats, model region has ${this.regionFloats}`);
+      throw new Error(
+        `snapshot has ${snapshot.length} floats, model region has ${this.regionFloats}`,
+      );
     }
     this.parameters().set(snapshot);
   }
@@ -166,7 +168,12 @@ export class Model {
     const rows: string[][] = [['layer', 'output', 'activation', 'parameters']];
     rows.push(['input', `(${this.inputSize})`, '', '0']);
     for (const l of this.layers) {
-      rows.push([`${l.index}: dense`, `(${l.units})`, l.activation, l.parameterCount.toLocaleString('en-US')]);
+      rows.push([
+        `${l.index}: dense`,
+        `(${l.units})`,
+        l.activation,
+        l.parameterCount.toLocaleString('en-US'),
+      ]);
     }
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     const line = (r: string[]): string => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ');
@@ -253,8 +260,12 @@ export class Workspace {
     this.labelsPtr = engine.reserve(batchCapacity * 4, what);
     this.indicesPtr = engine.reserve(batchCapacity * 4, what);
     this.predictionsPtr = engine.reserve(batchCapacity * 4, what);
-    this.actPtrs = model.layers.map((l) => engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what));
-    this.deltaPtrs = model.layers.map((l) => engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what));
+    this.actPtrs = model.layers.map((l) =>
+      engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what),
+    );
+    this.deltaPtrs = model.layers.map((l) =>
+      engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what),
+    );
     let scratch = 0;
     for (const l of model.layers) {
       scratch = Math.max(
@@ -280,24 +291,39 @@ export class Workspace {
     for (const l of model.layers) {
       const { weight, bias } = model.layerPtrs[l.index]!;
       const out = this.actPtrs[l.index]!;
-      k.gemm_f32_nn(out, inp, weight, bias, B, l.units, l.inputSize, l.activation === 'relu' ? GEMM_RELU : 0, this.scratchPtr);
+      k.gemm_f32_nn(
+        out,
+        inp,
+        weight,
+        bias,
+        B,
+        l.units,
+        l.inputSize,
+        l.activation === 'relu' ? GEMM_RELU : 0,
+        this.scratchPtr,
+      );
       inp = out;
     }
   }
 
   /**
    * Loss over B samples whose labels are in the labels buffer, after `forward`. With `withGrad`,
-   * writes d(mean loss)/d(output) into the last delta buffer. Softmax (or a linear last layer with
+   * writes d(mean loss)/d(output) into the last delta buffer (`gradScale` = 1/B by default; a
+   * chunk of a larger batch passes 1/batchSize). Softmax (or a linear last layer with
    * cross-entropy) turns the output buffer into probabilities. Returns the *summed* loss and the
    * number of correct argmax predictions.
    */
-  loss(B: number, loss: LossName, withGrad: boolean): { lossSum: number; correct: number } {
+  loss(
+    B: number,
+    loss: LossName,
+    withGrad: boolean,
+    gradScale = 1 / B,
+  ): { lossSum: number; correct: number } {
     const { model } = this;
     const k = model.engine.kernels;
     const N = model.outputSize;
     const out = this.outputPtr;
     const dout = withGrad ? this.deltaPtrs[this.deltaPtrs.length - 1]! : 0;
-    const gradScale = 1 / B;
     let lossSum: number;
     if (loss === 'crossentropy') {
       lossSum = k.softmax_xent_forward_backward(dout, out, out, this.labelsPtr, B, N, gradScale);
@@ -310,24 +336,46 @@ export class Workspace {
   }
 
   /**
-   * Backward pass after `loss(…, withGrad)`: gradients of every parameter (overwritten, not
-   * accumulated) for B samples. The loss already left d/d(logits) for a softmax/linear output, so
-   * only ReLU layers need their activation's backward.
+   * Backward pass after `loss(…, withGrad)`: gradients of every parameter for B samples, written
+   * over the grads region, or added to it with `accumulate` (for batches processed in chunks).
+   * The loss already left d/d(logits) for a softmax/linear output, so only ReLU layers need their
+   * activation's backward.
    */
-  backward(B: number): void {
+  backward(B: number, accumulate = false): void {
     const { model } = this;
     const k = model.engine.kernels;
     const toGrads = model.gradsPtr - model.paramsPtr;
+    const flags = accumulate ? GEMM_ACCUMULATE : 0;
     for (let i = model.layers.length - 1; i >= 0; i--) {
       const l = model.layers[i]!;
       const { weight, bias } = model.layerPtrs[i]!;
       const delta = this.deltaPtrs[i]!;
       if (l.activation === 'relu') k.relu_backward(delta, delta, this.actPtrs[i]!, B * l.units);
       const inp = i === 0 ? this.inputPtr : this.actPtrs[i - 1]!;
-      k.gemm_f32_tn(weight + toGrads, inp, delta, 0, l.inputSize, l.units, B, 0, this.scratchPtr);
-      if (bias) k.dense_bias_backward(bias + toGrads, delta, B, l.units, 0);
+      k.gemm_f32_tn(
+        weight + toGrads,
+        inp,
+        delta,
+        0,
+        l.inputSize,
+        l.units,
+        B,
+        flags,
+        this.scratchPtr,
+      );
+      if (bias) k.dense_bias_backward(bias + toGrads, delta, B, l.units, flags);
       if (i > 0) {
-        k.gemm_f32_nt(this.deltaPtrs[i - 1]!, delta, weight, 0, B, l.inputSize, l.units, 0, this.scratchPtr);
+        k.gemm_f32_nt(
+          this.deltaPtrs[i - 1]!,
+          delta,
+          weight,
+          0,
+          B,
+          l.inputSize,
+          l.units,
+          0,
+          this.scratchPtr,
+        );
       }
     }
   }

@@ -72,7 +72,9 @@ export function resolveSpec(spec: unknown): ResolvedDense[] {
     }
   }
   if (!isPositiveInt(s.inputSize)) {
-    throw new SpecError(`model spec: inputSize must be a positive integer, got ${JSON.stringify(s.inputSize)}`);
+    throw new SpecError(
+      `model spec: inputSize must be a positive integer, got ${JSON.stringify(s.inputSize)}`,
+    );
   }
   if (!Array.isArray(s.layers) || s.layers.length === 0) {
     throw new SpecError('model spec: layers must be a non-empty array');
@@ -81,18 +83,25 @@ export function resolveSpec(spec: unknown): ResolvedDense[] {
   let size = s.inputSize;
   s.layers.forEach((layer: unknown, index: number) => {
     const where = `model spec: layers[${index}]`;
-    if (typeof layer !== 'object' || layer === null) throw new SpecError(`${where} must be an object`);
+    if (typeof layer !== 'object' || layer === null)
+      throw new SpecError(`${where} must be an object`);
     const l = layer as Record<string, unknown>;
     if (l.type !== 'dense') {
-      throw new SpecError(`${where}: unknown layer type ${JSON.stringify(l.type)} (expected "dense")`);
+      throw new SpecError(
+        `${where}: unknown layer type ${JSON.stringify(l.type)} (expected "dense")`,
+      );
     }
     for (const key of Object.keys(l)) {
       if (!DENSE_KEYS.has(key)) {
-        throw new SpecError(`${where}: unknown field "${key}" (expected ${[...DENSE_KEYS].join(', ')})`);
+        throw new SpecError(
+          `${where}: unknown field "${key}" (expected ${[...DENSE_KEYS].join(', ')})`,
+        );
       }
     }
     if (!isPositiveInt(l.units)) {
-      throw new SpecError(`${where}: units must be a positive integer, got ${JSON.stringify(l.units)}`);
+      throw new SpecError(
+        `${where}: units must be a positive integer, got ${JSON.stringify(l.units)}`,
+      );
     }
     const activation = (l.activation ?? 'linear') as Activation;
     if (!ACTIVATIONS.includes(activation)) {
@@ -105,12 +114,16 @@ export function resolveSpec(spec: unknown): ResolvedDense[] {
     }
     const init = (l.init ?? (activation === 'relu' ? 'he_uniform' : 'glorot_uniform')) as InitName;
     if (!INITS.includes(init)) {
-      throw new SpecError(`${where}: unknown init ${JSON.stringify(l.init)} (expected ${INITS.join(', ')})`);
+      throw new SpecError(
+        `${where}: unknown init ${JSON.stringify(l.init)} (expected ${INITS.join(', ')})`,
+      );
     }
     let initScale = 0;
     if (init === 'uniform') {
       if (typeof l.initScale !== 'number' || !(l.initScale > 0) || !Number.isFinite(l.initScale)) {
-        throw new SpecError(`${where}: init "uniform" needs initScale > 0 (the a of uniform(−a, a))`);
+        throw new SpecError(
+          `${where}: init "uniform" needs initScale > 0 (the a of uniform(−a, a))`,
+        );
       }
       initScale = l.initScale;
     } else if (l.initScale !== undefined) {
@@ -141,14 +154,22 @@ export class SequentialBuilder {
   private readonly layers: LayerSpec[] = [];
   constructor(private readonly inputSize: number) {}
 
-  dense(units: number, activation: Activation = 'linear', options: Omit<DenseSpec, 'type' | 'units' | 'activation'> = {}): this {
+  dense(
+    units: number,
+    activation: Activation = 'linear',
+    options: Omit<DenseSpec, 'type' | 'units' | 'activation'> = {},
+  ): this {
     this.layers.push({ type: 'dense', units, activation, ...options });
     return this;
   }
 
   /** The finished spec, validated. */
   spec(name?: string): ModelSpec {
-    const spec: ModelSpec = { ...(name ? { name } : {}), inputSize: this.inputSize, layers: [...this.layers] };
+    const spec: ModelSpec = {
+      ...(name ? { name } : {}),
+      inputSize: this.inputSize,
+      layers: [...this.layers],
+    };
     resolveSpec(spec);
     return spec;
   }

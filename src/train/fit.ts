@@ -51,6 +51,13 @@ export interface FitOptions {
   testEvery?: number;
   /** Batch size for evaluation passes (default 1000). */
   evalBatchSize?: number;
+  /**
+   * Largest number of samples run through the network at once (default 1024). A bigger batch is
+   * processed in chunks whose gradients are summed before the one optimizer step — the same
+   * gradient as one pass (up to float summation order), with cache-sized GEMMs and memory that
+   * does not grow with the batch: this is how full-batch descent over 60,000 images runs.
+   */
+  chunkSize?: number;
   onBatchEnd?: (event: BatchEvent) => void;
   onEpochEnd?: (record: EpochRecord) => void;
   /** Stop at the next batch boundary once aborted; the history so far is returned. */
@@ -89,13 +96,14 @@ export class TrainingDivergedError extends Error {
 }
 
 /** A dataset copied into the model's arena. */
-interface Staged {
+export interface Staged {
   dataset: Dataset;
   imagesPtr: number;
   labelsPtr: number;
 }
 
-function stage(model: Model, dataset: Dataset): Staged {
+/** Copy a dataset's pixels and labels into the model's arena (after the current workspace). */
+export function stage(model: Model, dataset: Dataset): Staged {
   const pixels = dataset.rows * dataset.cols;
   if (pixels !== model.inputSize) {
     throw new RangeError(
@@ -113,7 +121,9 @@ function stage(model: Model, dataset: Dataset): Staged {
   const engine = model.engine;
   const imagesPtr = engine.reserve(dataset.count * pixels, `${dataset.name} images`);
   const labelsPtr = engine.reserve(dataset.count, `${dataset.name} labels`);
-  engine.u8(imagesPtr, dataset.count * pixels).set(dataset.images.subarray(0, dataset.count * pixels));
+  engine
+    .u8(imagesPtr, dataset.count * pixels)
+    .set(dataset.images.subarray(0, dataset.count * pixels));
   engine.u8(labelsPtr, dataset.count).set(dataset.labels.subarray(0, dataset.count));
   return { dataset, imagesPtr, labelsPtr };
 }
@@ -121,10 +131,23 @@ function stage(model: Model, dataset: Dataset): Staged {
 const PIXEL_SCALE = 1 / 255;
 
 /** Stage rows [start, start+B) of `order` as the workspace's input and labels. */
-function loadBatch(ws: Workspace, data: Staged, order: Int32Array, start: number, B: number): void {
+export function loadBatch(
+  ws: Workspace,
+  data: Staged,
+  order: Int32Array,
+  start: number,
+  B: number,
+): void {
   const k = ws.model.engine.kernels;
   ws.model.engine.i32(ws.indicesPtr, B).set(order.subarray(start, start + B));
-  k.gather_normalize_u8(ws.inputPtr, data.imagesPtr, ws.indicesPtr, B, ws.model.inputSize, PIXEL_SCALE);
+  k.gather_normalize_u8(
+    ws.inputPtr,
+    data.imagesPtr,
+    ws.indicesPtr,
+    B,
+    ws.model.inputSize,
+    PIXEL_SCALE,
+  );
   k.gather_labels(ws.labelsPtr, data.labelsPtr, ws.indicesPtr, B);
 }
 
@@ -166,7 +189,11 @@ function resolveBatchSize(batchSize: number | 'full', trainCount: number): numbe
 }
 
 /** Train `model` on `data.train`, evaluating on `data.test`; returns the per-epoch history. */
-export function fit(model: Model, data: DataSplit | { train: Dataset; test?: Dataset }, options: FitOptions): FitResult {
+export function fit(
+  model: Model,
+  data: DataSplit | { train: Dataset; test?: Dataset },
+  options: FitOptions,
+): FitResult {
   const loss = options.loss ?? 'crossentropy';
   model.checkLoss(loss);
   if (!Number.isInteger(options.epochs) || options.epochs < 1) {
@@ -178,7 +205,12 @@ export function fit(model: Model, data: DataSplit | { train: Dataset; test?: Dat
   const evalBatchSize = options.evalBatchSize ?? 1000;
   const testEvery = options.testEvery ?? 1;
   const optimizer = new Optimizer(model, options.optimizer);
-  const ws = new Workspace(model, Math.max(batchSize, Math.min(evalBatchSize, data.test?.count ?? 0)));
+  const chunkSize = options.chunkSize ?? 1024;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
+  }
+  const chunk = Math.min(batchSize, chunkSize);
+  const ws = new Workspace(model, Math.max(chunk, Math.min(evalBatchSize, data.test?.count ?? 0)));
   const trainStaged = stage(model, train);
   const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
   const seed = options.seed ?? model.seed;
@@ -203,14 +235,20 @@ export function fit(model: Model, data: DataSplit | { train: Dataset; test?: Dat
       }
       const start = batch * batchSize;
       const B = Math.min(batchSize, train.count - start);
-      loadBatch(ws, trainStaged, order, start, B);
-      ws.forward(B);
-      const r = ws.loss(B, loss, true);
+      const r = { lossSum: 0, correct: 0 };
+      for (let offset = 0; offset < B; offset += chunk) {
+        const n = Math.min(chunk, B - offset);
+        loadBatch(ws, trainStaged, order, start + offset, n);
+        ws.forward(n);
+        const c = ws.loss(n, loss, true, 1 / B);
+        ws.backward(n, offset > 0);
+        r.lossSum += c.lossSum;
+        r.correct += c.correct;
+      }
       if (!Number.isFinite(r.lossSum)) {
         model.restore(lastGood);
         throw new TrainingDivergedError(epoch, batch, r.lossSum / B, epoch - 1);
       }
-      ws.backward(B);
       optimizer.step();
       lossSum += r.lossSum;
       correct += r.correct;
@@ -263,13 +301,19 @@ export function fit(model: Model, data: DataSplit | { train: Dataset; test?: Dat
     batchSize,
     epochs: (Number(model.metadata.epochs) || 0) + history.length,
     dataset: train.name,
-    ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy, testLoss: last.testLoss } : {}),
+    ...(last?.testAccuracy !== undefined
+      ? { testAccuracy: last.testAccuracy, testLoss: last.testLoss }
+      : {}),
   };
   return { history, stopped };
 }
 
 /** Loss, accuracy and confusion matrix of `model` on `dataset`. */
-export function evaluate(model: Model, dataset: Dataset, options: { loss?: LossName; batchSize?: number } = {}): Evaluation {
+export function evaluate(
+  model: Model,
+  dataset: Dataset,
+  options: { loss?: LossName; batchSize?: number } = {},
+): Evaluation {
   const loss = options.loss ?? (model.metadata.loss as LossName | undefined) ?? 'crossentropy';
   model.checkLoss(loss);
   const ws = new Workspace(model, Math.max(1, Math.min(options.batchSize ?? 1000, dataset.count)));
@@ -280,10 +324,16 @@ export function evaluate(model: Model, dataset: Dataset, options: { loss?: LossN
  * Outputs for `count` samples: (count, outputs) probabilities for a softmax model, raw outputs
  * otherwise. `inputs` are uint8 pixels (scaled by 1/255) or already-normalised floats.
  */
-export function predict(model: Model, inputs: Uint8Array | Float32Array, options: { batchSize?: number } = {}): Float32Array {
+export function predict(
+  model: Model,
+  inputs: Uint8Array | Float32Array,
+  options: { batchSize?: number } = {},
+): Float32Array {
   const D = model.inputSize;
   if (inputs.length % D !== 0) {
-    throw new RangeError(`predict: got ${inputs.length} values, not a multiple of the model's ${D} inputs`);
+    throw new RangeError(
+      `predict: got ${inputs.length} values, not a multiple of the model's ${D} inputs`,
+    );
   }
   const count = inputs.length / D;
   const N = model.outputSize;
@@ -293,7 +343,8 @@ export function predict(model: Model, inputs: Uint8Array | Float32Array, options
   const softmax = model.layers[model.layers.length - 1]!.activation === 'softmax';
   const engine = model.engine;
   // uint8 pixels go through the same kernel as training batches, so the floats are bit-identical.
-  const bytesPtr = inputs instanceof Uint8Array ? engine.reserve(inputs.length, 'predict inputs') : 0;
+  const bytesPtr =
+    inputs instanceof Uint8Array ? engine.reserve(inputs.length, 'predict inputs') : 0;
   if (bytesPtr) engine.u8(bytesPtr, inputs.length).set(inputs);
   const order = new Int32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;

@@ -31,7 +31,12 @@ export function validateOptimizer(o: OptimizerOptions): void {
   if (!OPTIMIZERS.includes(o.type)) {
     throw new RangeError(`unknown optimizer "${o.type}" (expected ${OPTIMIZERS.join(', ')})`);
   }
-  const check = (name: string, value: number | undefined, ok: (x: number) => boolean, expected: string): void => {
+  const check = (
+    name: string,
+    value: number | undefined,
+    ok: (x: number) => boolean,
+    expected: string,
+  ): void => {
     if (value !== undefined && !(Number.isFinite(value) && ok(value))) {
       throw new RangeError(`${name} must be ${expected}, got ${value}`);
     }
@@ -87,7 +92,16 @@ export class Optimizer {
     const n = model.regionFloats;
     this.stepCount++;
     if (o.type === 'sgd') {
-      k.sgd_step(model.paramsPtr, model.gradsPtr, model.state1Ptr, n, o.learningRate, o.momentum ?? 0, o.nesterov ? 1 : 0, o.weightDecay ?? 0);
+      k.sgd_step(
+        model.paramsPtr,
+        model.gradsPtr,
+        model.state1Ptr,
+        n,
+        o.learningRate,
+        o.momentum ?? 0,
+        o.nesterov ? 1 : 0,
+        o.weightDecay ?? 0,
+      );
     } else {
       const beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1;
       const beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2;

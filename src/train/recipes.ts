@@ -53,7 +53,8 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   },
   'fullbatch-128': {
     name: 'fullbatch-128',
-    description: '784-128-10 ReLU + softmax cross-entropy, full-batch gradient descent on all 60,000 images, 1,000 iterations, lr 0.7',
+    description:
+      '784-128-10 ReLU + softmax cross-entropy, full-batch gradient descent on all 60,000 images, 1,000 iterations, lr 0.7',
     reported: '97.25% test',
     model: preset('mlp-128')!,
     seed: 1,
@@ -66,7 +67,8 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   },
   'keras-128-64': {
     name: 'keras-128-64',
-    description: '784-128-64-10 (Glorot init, as Keras), Adam 1e-3 (ε 1e-7, as Keras), batch 32, 5 epochs',
+    description:
+      '784-128-64-10 (Glorot init, as Keras), Adam 1e-3 (ε 1e-7, as Keras), batch 32, 5 epochs',
     reported: '≈97.5–97.8% test (Keras)',
     model: keras128x64,
     seed: 1,

@@ -31,7 +31,13 @@ export function softmaxRef(logits: Float32Array, B: number, N: number): Float64A
   return p;
 }
 
-export function softmaxXentRef(logits: Float32Array, labels: Int32Array, B: number, N: number, gradScale: number): { loss: number; dlogits: Float64Array } {
+export function softmaxXentRef(
+  logits: Float32Array,
+  labels: Int32Array,
+  B: number,
+  N: number,
+  gradScale: number,
+): { loss: number; dlogits: Float64Array } {
   const p = softmaxRef(logits, B, N);
   let loss = 0;
   const d = new Float64Array(B * N);
@@ -41,12 +47,20 @@ export function softmaxXentRef(logits: Float32Array, labels: Int32Array, B: numb
     let sum = 0;
     for (let j = 0; j < N; j++) sum += Math.exp(logits[b * N + j]! - mx);
     loss += Math.log(sum) + mx - logits[b * N + labels[b]!]!;
-    for (let j = 0; j < N; j++) d[b * N + j] = gradScale * (p[b * N + j]! - (j === labels[b] ? 1 : 0));
+    for (let j = 0; j < N; j++)
+      d[b * N + j] = gradScale * (p[b * N + j]! - (j === labels[b] ? 1 : 0));
   }
   return { loss, dlogits: d };
 }
 
-export function mseRef(out: Float32Array, labels: Int32Array, B: number, N: number, scale: number, gradScale: number): { loss: number; dout: Float64Array } {
+export function mseRef(
+  out: Float32Array,
+  labels: Int32Array,
+  B: number,
+  N: number,
+  scale: number,
+  gradScale: number,
+): { loss: number; dout: Float64Array } {
   let loss = 0;
   const d = new Float64Array(B * N);
   for (let b = 0; b < B; b++) {
@@ -70,7 +84,15 @@ export function argmaxRef(scores: Float32Array, B: number, N: number): Int32Arra
 }
 
 /** SGD in the kernel's f32 operation order (see assembly/optim.ts). Updates arrays in place. */
-export function sgdRef(params: Float32Array, grads: Float32Array, velocity: Float32Array, lr: number, momentum: number, nesterov: boolean, wd: number): void {
+export function sgdRef(
+  params: Float32Array,
+  grads: Float32Array,
+  velocity: Float32Array,
+  lr: number,
+  momentum: number,
+  nesterov: boolean,
+  wd: number,
+): void {
   const [flr, fmu, fwd] = [f(lr), f(momentum), f(wd)];
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
@@ -87,7 +109,19 @@ export function sgdRef(params: Float32Array, grads: Float32Array, velocity: Floa
 }
 
 /** Adam in the kernel's f32 operation order. Updates arrays in place. */
-export function adamRef(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number, wd: number): void {
+export function adamRef(
+  params: Float32Array,
+  grads: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  bc1: number,
+  bc2: number,
+  wd: number,
+): void {
   const [b1, b2, e, fwd] = [f(beta1), f(beta2), f(eps), f(wd)];
   const step = f(f(lr) / f(bc1));
   const invBc2 = f(1 / f(bc2));
@@ -104,7 +138,12 @@ export function adamRef(params: Float32Array, grads: Float32Array, m: Float32Arr
   }
 }
 
-export function gatherNormalizeRef(images: Uint8Array, indices: Int32Array, D: number, scale: number): Float32Array {
+export function gatherNormalizeRef(
+  images: Uint8Array,
+  indices: Int32Array,
+  D: number,
+  scale: number,
+): Float32Array {
   const out = new Float32Array(indices.length * D);
   const s = f(scale);
   indices.forEach((row, b) => {
