@@ -1,14 +1,56 @@
-// PLACEHOLDER scalar GEMM — replaced by the register-blocked SIMD kernels.
+/**
+ * Packed, register-blocked f32x4 GEMM with a fused epilogue, in three storage layouts:
+ *   gemm_f32_nn  C (M, N) = A (M, K) · B (K, N)
+ *   gemm_f32_tn  C (M, N) = Aᵀ · B   with A stored (K, M), B stored (K, N)
+ *   gemm_f32_nt  C (M, N) = A · Bᵀ   with A stored (M, K), B stored (N, K)
+ * then, in this order: (+ old C when GEMM_ACCUMULATE) (+ bias[j] when bias ≠ 0) (ReLU when
+ * GEMM_RELU). Everything is row-major and dense; pointers are byte offsets into linear memory.
+ *
+ * Loop order (GotoBLAS-like, but K is never split):
+ *   for each block of MC rows of C:
+ *     pack the A block into 4-row strips, k-major: (K, 4) per strip, zero-padded to 16 rows
+ *       [tn: A stored (K, M) already is; only its last < 16 rows are copied and padded]
+ *     for each panel of 8 columns of C (then one tail panel of 4 or 2):
+ *       pack B's panel k-major: (K, 8), zero-padded — small enough to stay in L1
+ *       for each 4-row strip of the block: 4×8 tile over all K, then the epilogue
+ * In both packed operands the kernel's next k is one fixed pointer step away and the values it
+ * needs for one k sit at constant offsets, so every layout runs the same inner loop.
+ *
+ * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
+ * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so the 10-wide
+ * output layer does not compute 16 columns to keep 10. An N tail of 5..7 uses a masked 4×8;
+ * an M tail is a masked store of a zero-padded strip.
+ *
+ * Determinism: every C element is one lane of one accumulator that starts at 0 and adds
+ * A[i,k]·B[k,j] (mul, then add: no FMA) for k = 0..K-1 in order, followed by the same epilogue
+ * ops in the same order. Tails differ only in which lane holds the element and in masked loads
+ * and stores, so an element's bits do not depend on M, N, MC or the tile it falls in.
+ *
+ * Constraints: no allocation; `scratch` holds at least gemm_scratch_floats(M, N, K) floats,
+ * 16-byte aligned. C must not overlap A, B, bias or scratch. Missing rows/columns of a packed
+ * tail are zero-filled (never read from past the end of an operand).
+ */
+
+/** flags bit 0: C += result instead of C = result. */
 export const GEMM_ACCUMULATE: i32 = 1;
+/** flags bit 1: apply max(x, 0) last (NaN propagates). */
 export const GEMM_RELU: i32 = 2;
+/** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
+const HAS_BIAS: i32 = 4;
 
-function epilogue(C: usize, idx: usize, acc: f32, bias: usize, j: i32, flags: i32): void {
-  if (flags & GEMM_ACCUMULATE) acc += load<f32>(C + (idx << 2));
-  if (bias) acc += load<f32>(bias + ((<usize>j) << 2));
-  if (flags & GEMM_RELU) acc = max(acc, 0);
-  store<f32>(C + (idx << 2), acc);
-}
+const LAYOUT_NN: i32 = 0;
+const LAYOUT_TN: i32 = 1;
+const LAYOUT_NT: i32 = 2;
 
+/**
+ * Rows of C per outer block (a multiple of 16). 128 rows of packed A is 16 KiB at K = 32 (the
+ * tn shapes, half of L1); for K = 784 the batch (M = 32) is one block anyway. Smaller blocks
+ * would repack B more often: repacking costs K·N per block against 2·MC·N·K flops. (Measured:
+ * MC = 32…4096 were within noise of each other on the MLP's shapes.)
+ */
+const MC: i32 = 128;
+
+/** C = A·B (+ old C) (+ bias) (ReLU); A (M, K), B (K, N). See the file header. */
 export function gemm_f32_nn(
   C: usize,
   A: usize,
@@ -20,15 +62,10 @@ export function gemm_f32_nn(
   flags: i32,
   scratch: usize,
 ): void {
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let acc: f32 = 0;
-      for (let k = 0; k < K; k++)
-        acc +=
-          load<f32>(A + ((<usize>(i * K + k)) << 2)) * load<f32>(B + ((<usize>(k * N + j)) << 2));
-      epilogue(C, <usize>(i * N + j), acc, bias, j, flags);
-    }
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NN);
 }
+
+/** C = Aᵀ·B (+ old C) (+ bias) (ReLU); A stored (K, M), B (K, N). */
 export function gemm_f32_tn(
   C: usize,
   A: usize,
@@ -40,15 +77,10 @@ export function gemm_f32_tn(
   flags: i32,
   scratch: usize,
 ): void {
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let acc: f32 = 0;
-      for (let k = 0; k < K; k++)
-        acc +=
-          load<f32>(A + ((<usize>(k * M + i)) << 2)) * load<f32>(B + ((<usize>(k * N + j)) << 2));
-      epilogue(C, <usize>(i * N + j), acc, bias, j, flags);
-    }
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_TN);
 }
+
+/** C = A·Bᵀ (+ old C) (+ bias) (ReLU); A (M, K), B stored (N, K). */
 export function gemm_f32_nt(
   C: usize,
   A: usize,
@@ -60,15 +92,697 @@ export function gemm_f32_nt(
   flags: i32,
   scratch: usize,
 ): void {
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let acc: f32 = 0;
-      for (let k = 0; k < K; k++)
-        acc +=
-          load<f32>(A + ((<usize>(i * K + k)) << 2)) * load<f32>(B + ((<usize>(j * K + k)) << 2));
-      epilogue(C, <usize>(i * N + j), acc, bias, j, flags);
-    }
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NT);
 }
+
+/** Floats of scratch that any of the three GEMMs needs for these dimensions. */
 export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
-  return ((N + 7) & ~7) * K + 64;
+  if (M <= 0 || N <= 0 || K <= 0) return 16;
+  // packed B panel (K, 8) + packed A block (min(M, MC) rounded up to 16 rows, K)
+  return (8 + min((M + 15) & ~15, MC)) * K + 16;
+}
+
+function gemm(
+  C: usize,
+  A: usize,
+  B: usize,
+  bias: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  flags: i32,
+  scratch: usize,
+  layout: i32,
+): void {
+  if (M <= 0 || N <= 0) return;
+  if (K < 0) K = 0;
+  const f = (flags & (GEMM_ACCUMULATE | GEMM_RELU)) | (bias != 0 ? HAS_BIAS : 0);
+  const ldc = (<usize>N) << 2;
+  const kBytes = (<usize>K) << 2;
+  const panelB = scratch; // (K, 8)
+  const packA = scratch + (kBytes << 3); // ⌈mb/16⌉·4 strips of (K, 4)
+
+  for (let i0 = 0; i0 < M; i0 += MC) {
+    const mb = min(MC, M - i0);
+    // Rows [0, rowsA) of the block: 4-row strip s at a + s·sStride, its 4 floats for k at
+    // + k·aStep. Packed A (nn, nt) is zero-padded to 16 rows, so it serves every row; tn reads
+    // A in place for whole 16-row groups and a zero-padded copy (K, 16) for the last rowsT < 16.
+    let a: usize, aStep: usize, sStride: usize;
+    let rowsA = mb;
+    let rowsT = 0;
+    if (layout == LAYOUT_TN) {
+      // Aᵀ's rows are A's columns: A[k, i..i+15] are already adjacent floats.
+      a = A + ((<usize>i0) << 2);
+      aStep = (<usize>M) << 2;
+      sStride = 16;
+      rowsT = mb & 15;
+      rowsA = mb - rowsT;
+      if (rowsT) pack_a_kmajor_tail(packA, a + ((<usize>rowsA) << 2), M, K, rowsT);
+    } else {
+      pack_a_rowmajor(packA, A + <usize>i0 * kBytes, mb, K);
+      a = packA;
+      aStep = 16;
+      sStride = kBytes << 2;
+    }
+    const cA = C + <usize>i0 * ldc;
+    const cT = cA + <usize>rowsA * ldc;
+
+    for (let j0 = 0; j0 < N;) {
+      const left = N - j0;
+      const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
+      const cols = min(left, nr);
+      if (layout == LAYOUT_NT) {
+        pack_b_nk(panelB, B + <usize>j0 * kBytes, K, cols, nr);
+      } else {
+        pack_b_kn(panelB, B + ((<usize>j0) << 2), N, K, cols, nr);
+      }
+      let bias0 = f32x4.splat(0);
+      let bias1 = f32x4.splat(0);
+      if (bias) {
+        const bp = bias + ((<usize>j0) << 2);
+        bias0 = load_partial(bp, min(cols, 4));
+        if (cols > 4) bias1 = load_partial(bp + 16, cols - 4);
+      }
+      const j = (<usize>j0) << 2;
+      if (rowsA) {
+        run_panel(nr, cA + j, ldc, a, aStep, sStride, rowsA, panelB, K, bias0, bias1, f, cols);
+      }
+      if (rowsT) {
+        run_panel(nr, cT + j, ldc, packA, 64, 16, rowsT, panelB, K, bias0, bias1, f, cols);
+      }
+      j0 += nr;
+    }
+  }
+}
+
+/** One B panel of width nr (8, 4 or 2) against `rows` rows of packed A: pick its tile. */
+function run_panel(
+  nr: i32,
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  rows: i32,
+  b: usize,
+  K: i32,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
+  cols: i32,
+): void {
+  if (nr == 8) {
+    ukernel_4x8(c, ldc, a, aStep, sStride, rows, b, K, bias0, bias1, flags, cols);
+  } else if (nr == 4) {
+    ukernel_8x4(c, ldc, a, aStep, sStride, rows, b, K, bias0, flags, cols);
+  } else {
+    ukernel_16x2(c, ldc, a, aStep, sStride, rows, b, K, bias0, flags, cols);
+  }
+}
+
+/**
+ * The 4×8 micro-kernel, run down one (K, 8) B panel: C[0..rows, 0..cols), 4 rows at a time.
+ * 8 f32x4 accumulators + 2 B vectors + 1 broadcast A = 11 of the 15 vector registers V8 gives
+ * wasm (16 accumulators spill; 5×8 and 6×8 measured no faster). A is broadcast with
+ * `load32_splat`, which V8 emits as one vbroadcastss load; f32.load + f32x4.splat, or one
+ * v128.load + 4 lane shuffles, measured 8–15% slower. The k loop is not unrolled (DESIGN.md:
+ * TurboFan then hoists loads across iterations and spills). The strip loop lives here rather
+ * than in the caller so a short K (10 in the MLP's last dX) pays one call per panel, not per tile.
+ * Strip s's A: a + s·sStride, then + aStep per k.  B[k, c] at b + 32k + 4c.
+ */
+function ukernel_4x8(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  rows: i32,
+  b: usize,
+  K: i32,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
+  cols: i32,
+): void {
+  const bEnd = b + ((<usize>K) << 5);
+  for (let r = 0; r < rows; r += 4) {
+    let ap = a;
+    let bp = b;
+    let c00 = f32x4.splat(0);
+    let c01 = f32x4.splat(0);
+    let c10 = f32x4.splat(0);
+    let c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0);
+    let c21 = f32x4.splat(0);
+    let c30 = f32x4.splat(0);
+    let c31 = f32x4.splat(0);
+    while (bp < bEnd) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let av = v128.load32_splat(ap);
+      c00 = f32x4.add(c00, f32x4.mul(av, b0));
+      c01 = f32x4.add(c01, f32x4.mul(av, b1));
+      av = v128.load32_splat(ap, 4);
+      c10 = f32x4.add(c10, f32x4.mul(av, b0));
+      c11 = f32x4.add(c11, f32x4.mul(av, b1));
+      av = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(av, b0));
+      c21 = f32x4.add(c21, f32x4.mul(av, b1));
+      av = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(av, b0));
+      c31 = f32x4.add(c31, f32x4.mul(av, b1));
+      ap += aStep;
+      bp += 32;
+    }
+    const n = rows - r;
+    let cp = c;
+    if (n >= 4 && cols == 8) {
+      // Full tile. flags = 0 (the backward GEMMs) skips the epilogue's selects entirely.
+      if (flags == 0) {
+        v128.store(cp, c00);
+        v128.store(cp, c01, 16);
+        cp += ldc;
+        v128.store(cp, c10);
+        v128.store(cp, c11, 16);
+        cp += ldc;
+        v128.store(cp, c20);
+        v128.store(cp, c21, 16);
+        cp += ldc;
+        v128.store(cp, c30);
+        v128.store(cp, c31, 16);
+      } else {
+        store_full(cp, c00, bias0, flags);
+        store_full(cp + 16, c01, bias1, flags);
+        cp += ldc;
+        store_full(cp, c10, bias0, flags);
+        store_full(cp + 16, c11, bias1, flags);
+        cp += ldc;
+        store_full(cp, c20, bias0, flags);
+        store_full(cp + 16, c21, bias1, flags);
+        cp += ldc;
+        store_full(cp, c30, bias0, flags);
+        store_full(cp + 16, c31, bias1, flags);
+      }
+    } else {
+      const lo = min(cols, 4);
+      const hi = cols - lo;
+      store_partial(cp, c00, bias0, flags, lo);
+      store_partial(cp + 16, c01, bias1, flags, hi);
+      if (n > 1) {
+        cp += ldc;
+        store_partial(cp, c10, bias0, flags, lo);
+        store_partial(cp + 16, c11, bias1, flags, hi);
+      }
+      if (n > 2) {
+        cp += ldc;
+        store_partial(cp, c20, bias0, flags, lo);
+        store_partial(cp + 16, c21, bias1, flags, hi);
+      }
+      if (n > 3) {
+        cp += ldc;
+        store_partial(cp, c30, bias0, flags, lo);
+        store_partial(cp + 16, c31, bias1, flags, hi);
+      }
+    }
+    a += sStride;
+    c += ldc << 2;
+  }
+}
+
+/**
+ * The 8×4 micro-kernel for a (K, 4) B panel (an N tail of cols = 3 or 4), 8 rows at a time:
+ * 8 accumulators as in 4×8, but one B vector and eight broadcasts per k. A 4×4 tile has only 4
+ * independent add chains to hide the add latency and measured ≈30% slower per flop.
+ * Strips 2h and 2h+1: a + 2h·sStride and one sStride further, + aStep per k.  B[k, c] at
+ * b + 16k + 4c.
+ */
+function ukernel_8x4(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  rows: i32,
+  b: usize,
+  K: i32,
+  bias0: v128,
+  flags: i32,
+  cols: i32,
+): void {
+  const bEnd = b + ((<usize>K) << 4);
+  for (let r = 0; r < rows; r += 8) {
+    let ap = a;
+    let aq = a + sStride;
+    let bp = b;
+    let c0 = f32x4.splat(0);
+    let c1 = f32x4.splat(0);
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let c4 = f32x4.splat(0);
+    let c5 = f32x4.splat(0);
+    let c6 = f32x4.splat(0);
+    let c7 = f32x4.splat(0);
+    while (bp < bEnd) {
+      const b0 = v128.load(bp);
+      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(ap), b0));
+      c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(ap, 4), b0));
+      c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(ap, 8), b0));
+      c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(ap, 12), b0));
+      c4 = f32x4.add(c4, f32x4.mul(v128.load32_splat(aq), b0));
+      c5 = f32x4.add(c5, f32x4.mul(v128.load32_splat(aq, 4), b0));
+      c6 = f32x4.add(c6, f32x4.mul(v128.load32_splat(aq, 8), b0));
+      c7 = f32x4.add(c7, f32x4.mul(v128.load32_splat(aq, 12), b0));
+      ap += aStep;
+      aq += aStep;
+      bp += 16;
+    }
+    const n = rows - r;
+    let cp = c;
+    store_partial(cp, c0, bias0, flags, cols);
+    if (n > 1) store_partial((cp += ldc), c1, bias0, flags, cols);
+    if (n > 2) store_partial((cp += ldc), c2, bias0, flags, cols);
+    if (n > 3) store_partial((cp += ldc), c3, bias0, flags, cols);
+    if (n > 4) store_partial((cp += ldc), c4, bias0, flags, cols);
+    if (n > 5) store_partial((cp += ldc), c5, bias0, flags, cols);
+    if (n > 6) store_partial((cp += ldc), c6, bias0, flags, cols);
+    if (n > 7) store_partial((cp += ldc), c7, bias0, flags, cols);
+    a += sStride << 1;
+    c += ldc << 3;
+  }
+}
+
+/**
+ * The 16×2 micro-kernel for a (K, 2) B panel (an N tail of cols = 1 or 2), 16 rows at a time
+ * with rows in the vector lanes: per k, 4 A vectors (A[i..i+3, k] of 4 strips) and 2 broadcast
+ * B values feed 8 accumulators, so every lane is useful where a 4-wide row tile would waste half
+ * of them on the 2-column tail of the MLP's 10 outputs (8 + 2). It runs at the 4×8 kernel's
+ * speed per flop. Lanes are regrouped into (row, 2 columns) pairs for the epilogue.
+ * Strips 4g..4g+3: a + (4g + t)·sStride, + aStep per k.  B[k, c] at b + 8k + 4c.
+ */
+function ukernel_16x2(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  rows: i32,
+  b: usize,
+  K: i32,
+  bias0: v128,
+  flags: i32,
+  cols: i32,
+): void {
+  const bEnd = b + ((<usize>K) << 3);
+  // [bias j, bias j+1, bias j, bias j+1]: the layout of a regrouped pair of rows.
+  const bias2 = v128.shuffle<f32>(bias0, bias0, 0, 1, 0, 1);
+  for (let r = 0; r < rows; r += 16) {
+    let ap = a;
+    let bp = b;
+    let c0 = f32x4.splat(0); // column j, rows 0..3
+    let c1 = f32x4.splat(0); // column j, rows 4..7
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let c4 = f32x4.splat(0); // column j+1, rows 0..3
+    let c5 = f32x4.splat(0);
+    let c6 = f32x4.splat(0);
+    let c7 = f32x4.splat(0);
+    while (bp < bEnd) {
+      const a0 = v128.load(ap);
+      const a1 = v128.load(ap + sStride);
+      const a2 = v128.load(ap + sStride * 2);
+      const a3 = v128.load(ap + sStride * 3);
+      let bv = v128.load32_splat(bp);
+      c0 = f32x4.add(c0, f32x4.mul(a0, bv));
+      c1 = f32x4.add(c1, f32x4.mul(a1, bv));
+      c2 = f32x4.add(c2, f32x4.mul(a2, bv));
+      c3 = f32x4.add(c3, f32x4.mul(a3, bv));
+      bv = v128.load32_splat(bp, 4);
+      c4 = f32x4.add(c4, f32x4.mul(a0, bv));
+      c5 = f32x4.add(c5, f32x4.mul(a1, bv));
+      c6 = f32x4.add(c6, f32x4.mul(a2, bv));
+      c7 = f32x4.add(c7, f32x4.mul(a3, bv));
+      ap += aStep;
+      bp += 8;
+    }
+    const n = rows - r;
+    let cp = c;
+    const ldc2 = ldc << 1;
+    store_pairs(cp, ldc, c0, c4, bias2, flags, cols, n);
+    if (n > 4) store_pairs((cp += ldc2 << 1), ldc, c1, c5, bias2, flags, cols, n - 4);
+    if (n > 8) store_pairs((cp += ldc2 << 1), ldc, c2, c6, bias2, flags, cols, n - 8);
+    if (n > 12) store_pairs((cp += ldc2 << 1), ldc, c3, c7, bias2, flags, cols, n - 12);
+    a += sStride << 2;
+    c += ldc << 4;
+  }
+}
+
+/**
+ * Epilogue of ukernel_16x2 for 4 rows: x = column j, y = column j+1 of rows 0..3 (lanes). Rows
+ * are regrouped as [C(0,j) C(0,j+1) C(1,j) C(1,j+1)] and [rows 2, 3], then finished like the row
+ * tiles; only the first n rows and `cols` columns are touched.
+ */
+function store_pairs(
+  p: usize,
+  ldc: usize,
+  x: v128,
+  y: v128,
+  bias2: v128,
+  flags: i32,
+  cols: i32,
+  n: i32,
+): void {
+  store_pair(p, ldc, v128.shuffle<f32>(x, y, 0, 4, 1, 5), bias2, flags, cols, n);
+  if (n > 2)
+    store_pair(p + (ldc << 1), ldc, v128.shuffle<f32>(x, y, 2, 6, 3, 7), bias2, flags, cols, n - 2);
+}
+
+/** Rows p and p + ldc (the second only when n > 1), columns j..j+cols-1, from one pair vector. */
+function store_pair(
+  p: usize,
+  ldc: usize,
+  v: v128,
+  bias2: v128,
+  flags: i32,
+  cols: i32,
+  n: i32,
+): void {
+  const q = p + ldc;
+  if (cols == 2) {
+    if (flags & GEMM_ACCUMULATE) {
+      let old = v128.load64_zero(p);
+      if (n > 1) old = v128.load64_lane(q, old, 1);
+      v = f32x4.add(v, old);
+    }
+    if (flags & HAS_BIAS) v = f32x4.add(v, bias2);
+    if (flags & GEMM_RELU) v = f32x4.pmax(v, f32x4.splat(0));
+    v128.store64_lane(p, v, 0);
+    if (n > 1) v128.store64_lane(q, v, 1);
+  } else {
+    if (flags & GEMM_ACCUMULATE) {
+      let old = v128.load32_zero(p);
+      if (n > 1) old = v128.load32_lane(q, old, 2);
+      v = f32x4.add(v, old);
+    }
+    if (flags & HAS_BIAS) v = f32x4.add(v, bias2);
+    if (flags & GEMM_RELU) v = f32x4.pmax(v, f32x4.splat(0));
+    v128.store32_lane(p, v, 0);
+    if (n > 1) v128.store32_lane(q, v, 2);
+  }
+}
+
+/**
+ * Epilogue of 4 adjacent outputs: (acc + old C) + bias, then ReLU as pmax(x, 0) = x < 0 ? 0 : x,
+ * which keeps NaN (a NaN-dropping max would hide a diverged run) and lowers to one maxps.
+ */
+function store_full(p: usize, acc: v128, bias: v128, flags: i32): void {
+  if (flags & GEMM_ACCUMULATE) acc = f32x4.add(acc, v128.load(p));
+  if (flags & HAS_BIAS) acc = f32x4.add(acc, bias);
+  if (flags & GEMM_RELU) acc = f32x4.pmax(acc, f32x4.splat(0));
+  v128.store(p, acc);
+}
+
+/** store_full for the first n (0..4) lanes only: never reads or writes past them. */
+function store_partial(p: usize, acc: v128, bias: v128, flags: i32, n: i32): void {
+  if (n >= 4) {
+    store_full(p, acc, bias, flags);
+    return;
+  }
+  if (n <= 0) return;
+  if (flags & GEMM_ACCUMULATE) acc = f32x4.add(acc, load_partial(p, n));
+  if (flags & HAS_BIAS) acc = f32x4.add(acc, bias);
+  if (flags & GEMM_RELU) acc = f32x4.pmax(acc, f32x4.splat(0));
+  v128.store32_lane(p, acc, 0);
+  if (n > 1) v128.store32_lane(p, acc, 1, 4);
+  if (n > 2) v128.store32_lane(p, acc, 2, 8);
+}
+
+/** The first n (0..4) floats at p, zero-filled to a vector, without touching memory past them. */
+function load_partial(p: usize, n: i32): v128 {
+  if (n >= 4) return v128.load(p);
+  let v = f32x4.splat(0);
+  if (n > 0) v = v128.load32_zero(p);
+  if (n > 1) v = v128.load32_lane(p, v, 1, 4);
+  if (n > 2) v = v128.load32_lane(p, v, 2, 8);
+  return v;
+}
+
+/**
+ * Pack nr (8, 4 or 2) columns of B stored (K, N) into dst (K, nr): dst[k·nr + c] = B[k, c] for
+ * the `cols` valid columns, 0 beyond. A k-major panel turns the kernel's B reads into one
+ * sequential stream that stays in L1, instead of K rows N·4 bytes apart (with N = 256 every row
+ * maps to the same few L1 sets).
+ */
+function pack_b_kn(dst: usize, B: usize, N: i32, K: i32, cols: i32, nr: i32): void {
+  const ldb = (<usize>N) << 2;
+  if (nr == 8 && cols == 8) {
+    for (let k = 0; k < K; k++) {
+      v128.store(dst, v128.load(B));
+      v128.store(dst, v128.load(B, 16), 16);
+      B += ldb;
+      dst += 32;
+    }
+  } else if (nr == 2) {
+    for (let k = 0; k < K; k++) {
+      const v = cols == 2 ? v128.load64_zero(B) : v128.load32_zero(B);
+      v128.store64_lane(dst, v, 0);
+      B += ldb;
+      dst += 8;
+    }
+  } else {
+    const lo = min(cols, 4);
+    const hi = cols - lo;
+    for (let k = 0; k < K; k++) {
+      v128.store(dst, load_partial(B, lo));
+      if (nr == 8) v128.store(dst, load_partial(B + 16, hi), 16);
+      B += ldb;
+      dst += (<usize>nr) << 2;
+    }
+  }
+}
+
+/**
+ * Pack nr (8, 4 or 2) rows of B stored (N, K) — columns of Bᵀ — into dst (K, nr), zero-filling
+ * rows beyond `cols`. Transposes 4×4 blocks in registers (4 loads, 8 shuffles, 4 stores):
+ * DESIGN.md measured that ≈25% faster than a scalar gather on the whole nt GEMM.
+ */
+function pack_b_nk(dst: usize, B: usize, K: i32, cols: i32, nr: i32): void {
+  const ldb = (<usize>K) << 2;
+  if (nr == 8 && cols == 8) {
+    transpose_8xk(dst, B, ldb, K);
+  } else if (nr == 4 && cols == 4) {
+    transpose_4xk(dst, B, ldb, K);
+  } else if (nr == 2) {
+    // Interleave rows j and j+1: [B(j,k) B(j+1,k) B(j,k+1) B(j+1,k+1)] per vector.
+    const r1 = B + ldb;
+    let k = 0;
+    let o: usize = 0;
+    for (; k + 4 <= K; k += 4) {
+      const x = v128.load(B + o);
+      const y = cols > 1 ? v128.load(r1 + o) : f32x4.splat(0);
+      v128.store(dst, v128.shuffle<f32>(x, y, 0, 4, 1, 5));
+      v128.store(dst, v128.shuffle<f32>(x, y, 2, 6, 3, 7), 16);
+      dst += 32;
+      o += 16;
+    }
+    for (; k < K; k++) {
+      store<f32>(dst, load<f32>(B + o));
+      store<f32>(dst, cols > 1 ? load<f32>(r1 + o) : 0, 4);
+      dst += 8;
+      o += 4;
+    }
+  } else {
+    // Partial 8- or 4-wide tail panel. cols > nr - 4 (see gemm's choice of nr), so every
+    // 4-row group has at least one row.
+    const dstStride = (<usize>nr) << 2;
+    for (let g = 0; g < nr; g += 4) {
+      const d = dst + ((<usize>g) << 2);
+      transpose_partial(d, dstStride, B + <usize>g * ldb, ldb, K, min(cols - g, 4));
+    }
+  }
+}
+
+/**
+ * Pack mb rows of A stored (M, K) into 4-row strips, each (K, 4) k-major:
+ * dst[s·4K + 4k + r] = A[4s + r, k], zero-filled up to a multiple of 16 rows (the 8- and
+ * 16-row tail tiles read whole strip pairs / quads). A strip is contiguous: the 4×8 kernel
+ * streams 16 bytes per k from one place, which keeps a K = 784 strip (12.5 KiB) within L1.
+ */
+function pack_a_rowmajor(dst: usize, A: usize, mb: i32, K: i32): void {
+  const lda = (<usize>K) << 2;
+  const strips = ((mb + 15) & ~15) >> 2;
+  for (let s = 0; s < strips; s++) {
+    const n = mb - (s << 2);
+    const src = A + <usize>(s << 2) * lda;
+    if (n >= 4) {
+      transpose_4xk(dst, src, lda, K);
+    } else if (n > 0) {
+      transpose_partial(dst, 16, src, lda, K, n);
+    } else {
+      zero_kmajor(dst, 16, K);
+    }
+    dst += lda << 2;
+  }
+}
+
+/**
+ * dst (K, 4) = the 4 rows at src (srcStride bytes apart), transposed: dst[4k + r] = row r[k].
+ * Each 4×4 block is 4 loads, 8 shuffles (unpcklps/unpckhps/movlhps/movhlps) and 4 stores at
+ * constant offsets; one source pointer plus constant row offsets keeps the loop free of spills.
+ */
+function transpose_4xk(dst: usize, src: usize, srcStride: usize, K: i32): void {
+  const s2 = srcStride << 1;
+  const s3 = s2 + srcStride;
+  const end = src + ((<usize>(K & ~3)) << 2);
+  while (src < end) {
+    const x0 = v128.load(src);
+    const x1 = v128.load(src + srcStride);
+    const x2 = v128.load(src + s2);
+    const x3 = v128.load(src + s3);
+    const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+    const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+    src += 16;
+    dst += 64;
+  }
+  for (let k = K & ~3; k < K; k++) {
+    let v = v128.load32_zero(src);
+    v = v128.load32_lane(src + srcStride, v, 1);
+    v = v128.load32_lane(src + s2, v, 2);
+    v = v128.load32_lane(src + s3, v, 3);
+    v128.store(dst, v);
+    src += 4;
+    dst += 16;
+  }
+}
+
+/** dst (K, 8) = the 8 rows at src (srcStride bytes apart), transposed: two 4×4 blocks per 4 k. */
+function transpose_8xk(dst: usize, src: usize, srcStride: usize, K: i32): void {
+  const s2 = srcStride << 1;
+  const s3 = s2 + srcStride;
+  const end = src + ((<usize>(K & ~3)) << 2);
+  let hi = src + (srcStride << 2);
+  while (src < end) {
+    let x0 = v128.load(src);
+    let x1 = v128.load(src + srcStride);
+    let x2 = v128.load(src + s2);
+    let x3 = v128.load(src + s3);
+    let t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+    let t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    let t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+    let t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 32);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 64);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
+    x0 = v128.load(hi);
+    x1 = v128.load(hi + srcStride);
+    x2 = v128.load(hi + s2);
+    x3 = v128.load(hi + s3);
+    t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+    t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+    t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), 16);
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 48);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 80);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 112);
+    src += 16;
+    hi += 16;
+    dst += 128;
+  }
+  for (let k = K & ~3; k < K; k++) {
+    let v = v128.load32_zero(src);
+    v = v128.load32_lane(src + srcStride, v, 1);
+    v = v128.load32_lane(src + s2, v, 2);
+    v = v128.load32_lane(src + s3, v, 3);
+    v128.store(dst, v);
+    v = v128.load32_zero(hi);
+    v = v128.load32_lane(hi + srcStride, v, 1);
+    v = v128.load32_lane(hi + s2, v, 2);
+    v = v128.load32_lane(hi + s3, v, 3);
+    v128.store(dst, v, 16);
+    src += 4;
+    hi += 4;
+    dst += 32;
+  }
+}
+
+/**
+ * Tail version of transpose_4xk for n (1..4) rows and any destination stride: 4 floats per k
+ * at dst + k·dstStride, lanes r ≥ n zero. Missing rows are read from row 0 (always valid) and
+ * masked after the transpose, so the block loop has no per-row branches.
+ */
+function transpose_partial(
+  dst: usize,
+  dstStride: usize,
+  src: usize,
+  srcStride: usize,
+  K: i32,
+  n: i32,
+): void {
+  const r0 = src;
+  const r1 = n > 1 ? src + srcStride : src;
+  const r2 = n > 2 ? src + srcStride * 2 : src;
+  const r3 = n > 3 ? src + srcStride * 3 : src;
+  // Lane r is all ones when r < n.
+  const mask = i32x4.gt_s(i32x4.splat(n), i32x4(0, 1, 2, 3));
+  let k = 0;
+  let o: usize = 0;
+  for (; k + 4 <= K; k += 4) {
+    const x0 = v128.load(r0 + o);
+    const x1 = v128.load(r1 + o);
+    const x2 = v128.load(r2 + o);
+    const x3 = v128.load(r3 + o);
+    const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+    const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(dst, v128.and(v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), mask));
+    dst += dstStride;
+    v128.store(dst, v128.and(v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), mask));
+    dst += dstStride;
+    v128.store(dst, v128.and(v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), mask));
+    dst += dstStride;
+    v128.store(dst, v128.and(v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), mask));
+    dst += dstStride;
+    o += 16;
+  }
+  for (; k < K; k++) {
+    let v = v128.load32_zero(r0 + o);
+    v = v128.load32_lane(r1 + o, v, 1);
+    v = v128.load32_lane(r2 + o, v, 2);
+    v = v128.load32_lane(r3 + o, v, 3);
+    v128.store(dst, v128.and(v, mask));
+    dst += dstStride;
+    o += 4;
+  }
+}
+
+/** 4 zero floats per k at dst + k·dstStride (the padding rows of a packed A group). */
+function zero_kmajor(dst: usize, dstStride: usize, K: i32): void {
+  for (let k = 0; k < K; k++) {
+    v128.store(dst, f32x4.splat(0));
+    dst += dstStride;
+  }
+}
+
+/**
+ * tn's last partial group: rows (A's columns) 0..n-1 (n < 16) of A stored (K, M) into one
+ * (K, 16) group, zero-padded, so the kernels can read 16 floats per k without running past A.
+ */
+function pack_a_kmajor_tail(dst: usize, A: usize, M: i32, K: i32, n: i32): void {
+  const lda = (<usize>M) << 2;
+  for (let k = 0; k < K; k++) {
+    v128.store(dst, load_partial(A, n));
+    v128.store(dst, n > 4 ? load_partial(A + 16, n - 4) : f32x4.splat(0), 16);
+    v128.store(dst, n > 8 ? load_partial(A + 32, n - 8) : f32x4.splat(0), 32);
+    v128.store(dst, n > 12 ? load_partial(A + 48, n - 12) : f32x4.splat(0), 48);
+    A += lda;
+    dst += 64;
+  }
 }

@@ -1,0 +1,400 @@
+/**
+ * GEMM kernels (assembly/gemm.ts) against the f64 scalar reference (test/reference/gemm.ts):
+ * shape sweeps with tails in every dimension, every epilogue flag, the training shapes of the
+ * 784-256-128-10 MLP, guards around C and after the scratch the kernel was promised, NaN
+ * propagation, and bit-exact determinism across tilings (M and N tails vs full tiles).
+ */
+import { describe, it, expect } from 'vitest';
+import { createEngine } from '../src/engine/node.js';
+import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
+import { Rng } from '../src/engine/rng.js';
+import { gemmRef, gemmTolerance, type GemmLayout } from './reference/gemm.js';
+
+const LAYOUTS: GemmLayout[] = ['nn', 'tn', 'nt'];
+/**
+ * M tails of the 4-row strips and 16-row groups, N tails of every panel width (N mod 8 = 1..7:
+ * masked 8-wide, 8×4 and 16×2 tiles), K tails of the 4×4 transposes, exact tiles, and 0.
+ */
+const SWEEP_DIMS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 64];
+/** Every GEMM of one batch-32 training step of the MLP 784-256-128-10, plus larger oddities. */
+const LARGE_SHAPES: [GemmLayout, number, number, number][] = [
+  ['nn', 32, 256, 784],
+  ['nn', 32, 128, 256],
+  ['nn', 32, 10, 128],
+  ['tn', 784, 256, 32],
+  ['tn', 256, 128, 32],
+  ['tn', 128, 10, 32],
+  ['nt', 32, 256, 128],
+  ['nt', 32, 128, 10],
+  ['nt', 32, 784, 256],
+  ['nn', 5, 784, 17],
+  ['tn', 17, 33, 784],
+  ['nt', 3, 7, 784],
+  // M past one 128-row block (rows are blocked by MC = 128 in assembly/gemm.ts)
+  ['nn', 300, 9, 20],
+  ['nt', 257, 10, 33],
+  ['tn', 131, 3, 17],
+];
+/** Big enough for any operand above (784 × 256 floats) with room for guards. */
+const MAX_FLOATS = 784 * 256;
+const GUARD = 16;
+const GUARD_VALUE = -12345.5;
+
+/** One engine with fixed regions for A, B, bias, C (guarded on both sides) and scratch. */
+function setup() {
+  const engine = createEngine();
+  const k: Kernels = engine.kernels;
+  const aOff = engine.reserve(MAX_FLOATS * 4);
+  const bOff = engine.reserve(MAX_FLOATS * 4);
+  const biasOff = engine.reserve(1024 * 4);
+  const cRegion = engine.reserve((MAX_FLOATS + 2 * GUARD) * 4);
+  const cOff = cRegion + GUARD * 4;
+  const scratchFloats = 1 << 20;
+  const scratchOff = engine.reserve((scratchFloats + GUARD) * 4);
+  const A = engine.f32(aOff, MAX_FLOATS);
+  const B = engine.f32(bOff, MAX_FLOATS);
+  const bias = engine.f32(biasOff, 1024);
+  const cAll = engine.f32(cRegion, MAX_FLOATS + 2 * GUARD);
+  const scratch = engine.f32(scratchOff, scratchFloats + GUARD);
+  const fns = { nn: k.gemm_f32_nn, tn: k.gemm_f32_tn, nt: k.gemm_f32_nt };
+
+  /**
+   * Run one GEMM on the operands currently in A, B, bias and the first M·N floats of C (its old
+   * value), with guards around C and right after the scratch floats the kernel asked for.
+   * Returns C's view (length M·N) after checking the guards.
+   */
+  function run(
+    layout: GemmLayout,
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    withBias: boolean,
+  ) {
+    const n = M * N;
+    cAll.fill(GUARD_VALUE, 0, GUARD);
+    cAll.fill(GUARD_VALUE, GUARD + n, GUARD + n + GUARD);
+    const need = k.gemm_scratch_floats(M, N, K);
+    expect(need).toBeLessThanOrEqual(scratchFloats);
+    scratch.fill(GUARD_VALUE, need, need + GUARD);
+    fns[layout](cOff, aOff, bOff, withBias ? biasOff : 0, M, N, K, flags, scratchOff);
+    for (let g = 0; g < GUARD; g++) {
+      if (cAll[g] !== GUARD_VALUE || cAll[GUARD + n + g] !== GUARD_VALUE) {
+        throw new Error(`${layout} ${M}×${N}×${K}: wrote outside C (guard ${g})`);
+      }
+      if (scratch[need + g] !== GUARD_VALUE) {
+        throw new Error(`${layout} ${M}×${N}×${K}: wrote past gemm_scratch_floats = ${need}`);
+      }
+    }
+    return cAll.subarray(GUARD, GUARD + n);
+  }
+
+  return { A, B, bias, C: cAll.subarray(GUARD), run };
+}
+
+type Env = ReturnType<typeof setup>;
+
+/** Fill operands with uniform values in [-1, 1) (C too, as the old value for accumulate). */
+function fillOperands(env: Env, rng: Rng, M: number, N: number, K: number) {
+  rng.fillUniform(env.A.subarray(0, M * K), -1, 1);
+  rng.fillUniform(env.B.subarray(0, K * N), -1, 1);
+  rng.fillUniform(env.bias.subarray(0, N), -1, 1);
+  rng.fillUniform(env.C.subarray(0, M * N), -1, 1);
+}
+
+/** Run kernel and reference on the current operands and compare element by element. */
+function checkAgainstReference(
+  env: Env,
+  layout: GemmLayout,
+  M: number,
+  N: number,
+  K: number,
+  flags: number,
+  withBias: boolean,
+): void {
+  const A = env.A.slice(0, M * K);
+  const B = env.B.slice(0, K * N);
+  const bias = withBias ? env.bias.slice(0, N) : null;
+  const expected = env.C.slice(0, M * N);
+  const absSum = new Float64Array(M * N);
+  gemmRef(layout, expected, A, B, bias, M, N, K, flags, absSum);
+  const got = env.run(layout, M, N, K, flags, withBias);
+  for (let e = 0; e < M * N; e++) {
+    const tol = gemmTolerance(K + 2, absSum[e]);
+    if (!(Math.abs(got[e] - expected[e]) <= tol)) {
+      const [i, j] = [Math.floor(e / N), e % N];
+      throw new Error(
+        `${layout} M=${M} N=${N} K=${K} flags=${flags} bias=${withBias}: C[${i},${j}] = ` +
+          `${got[e]}, reference ${expected[e]} (tolerance ${tol})`,
+      );
+    }
+  }
+}
+
+function bits(x: Float32Array): Uint32Array {
+  return new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+}
+
+describe('gemm vs the scalar reference', () => {
+  const env = setup();
+  const rng = new Rng(20240611);
+
+  for (const layout of LAYOUTS) {
+    it(`${layout}: sweep of M, N, K over ${SWEEP_DIMS.join(', ')} (flags rotate)`, () => {
+      let variant = 0;
+      for (const M of SWEEP_DIMS) {
+        for (const N of SWEEP_DIMS) {
+          for (const K of SWEEP_DIMS) {
+            // Rotate through the 8 epilogues (bias × accumulate × relu) across the sweep so
+            // every shape class meets every epilogue without an 8× longer test.
+            const v = variant++ % 8;
+            const flags = (v & 1 ? GEMM_ACCUMULATE : 0) | (v & 2 ? GEMM_RELU : 0);
+            fillOperands(env, rng, M, N, K);
+            checkAgainstReference(env, layout, M, N, K, flags, (v & 4) !== 0);
+          }
+        }
+      }
+    });
+
+    it(`${layout}: every epilogue on tails in all dimensions`, () => {
+      for (const [M, N, K] of [
+        [5, 13, 7],
+        [9, 10, 33],
+        [3, 1, 17],
+        [1, 8, 1],
+      ]) {
+        for (let v = 0; v < 8; v++) {
+          const flags = (v & 1 ? GEMM_ACCUMULATE : 0) | (v & 2 ? GEMM_RELU : 0);
+          fillOperands(env, rng, M, N, K);
+          checkAgainstReference(env, layout, M, N, K, flags, (v & 4) !== 0);
+        }
+      }
+    });
+  }
+
+  it('training shapes of the 784-256-128-10 MLP (batch 32) and larger odd shapes', () => {
+    for (const [layout, M, N, K] of LARGE_SHAPES) {
+      for (const [flags, withBias] of [
+        [0, false],
+        [GEMM_ACCUMULATE | GEMM_RELU, true],
+      ] as const) {
+        fillOperands(env, rng, M, N, K);
+        checkAgainstReference(env, layout, M, N, K, flags, withBias);
+      }
+    }
+  });
+
+  it('K = 0 leaves only the epilogue: C = (accumulate ? C : 0) + bias, then ReLU', () => {
+    for (const layout of LAYOUTS) {
+      for (let v = 0; v < 8; v++) {
+        const flags = (v & 1 ? GEMM_ACCUMULATE : 0) | (v & 2 ? GEMM_RELU : 0);
+        fillOperands(env, rng, 6, 11, 0);
+        checkAgainstReference(env, layout, 6, 11, 0, flags, (v & 4) !== 0);
+      }
+    }
+  });
+
+  it('M = 0 or N = 0 is a no-op (guards and C untouched)', () => {
+    for (const layout of LAYOUTS) {
+      for (const [M, N] of [
+        [0, 7],
+        [7, 0],
+        [0, 0],
+      ]) {
+        // run() puts its guards at C[0..GUARD) (M·N = 0) and checks them; C beyond stays 7.
+        env.C.fill(7, 0, 64);
+        env.run(layout, M, N, 5, GEMM_ACCUMULATE | GEMM_RELU, true);
+        expect(env.C.subarray(GUARD, 64).every((x) => x === 7)).toBe(true);
+      }
+    }
+  });
+
+  it('NaN and ±Inf propagate through the epilogue; ReLU keeps NaN and clamps negatives', () => {
+    // N = 10, 11, 13: the column-9 tail lands in the 16×2, 8×4 and masked 4×8 tiles.
+    for (const [layout, N] of LAYOUTS.flatMap((l) => [10, 11, 13].map((n) => [l, n] as const))) {
+      const [M, K] = [6, 9];
+      fillOperands(env, rng, M, N, K);
+      // A[2, 3] = NaN poisons row 2; B[4, 9] = +Inf (with A ≠ 0) makes column 9 ±Inf or NaN.
+      env.A[layout === 'tn' ? 3 * M + 2 : 2 * K + 3] = NaN;
+      env.B[layout === 'nt' ? 9 * K + 4 : 4 * N + 9] = Infinity;
+      checkNonFinite(env, layout, M, N, K, GEMM_RELU);
+      fillOperands(env, rng, M, N, K);
+      env.A[layout === 'tn' ? 3 * M + 2 : 2 * K + 3] = NaN;
+      checkNonFinite(env, layout, M, N, K, GEMM_ACCUMULATE | GEMM_RELU);
+    }
+  });
+
+  it('inputs are not modified', () => {
+    for (const layout of LAYOUTS) {
+      const [M, N, K] = [13, 21, 19];
+      fillOperands(env, rng, M, N, K);
+      const A = env.A.slice(0, M * K);
+      const B = env.B.slice(0, K * N);
+      const bias = env.bias.slice(0, N);
+      env.run(layout, M, N, K, GEMM_ACCUMULATE | GEMM_RELU, true);
+      expect(bits(env.A.subarray(0, M * K))).toEqual(bits(A));
+      expect(bits(env.B.subarray(0, K * N))).toEqual(bits(B));
+      expect(bits(env.bias.subarray(0, N))).toEqual(bits(bias));
+    }
+  });
+});
+
+/** Compare with the reference where finite, and require the same NaN / ±Inf pattern. */
+function checkNonFinite(
+  env: Env,
+  layout: GemmLayout,
+  M: number,
+  N: number,
+  K: number,
+  flags: number,
+) {
+  const A = env.A.slice(0, M * K);
+  const B = env.B.slice(0, K * N);
+  const expected = env.C.slice(0, M * N);
+  gemmRef(layout, expected, A, B, null, M, N, K, flags);
+  const got = env.run(layout, M, N, K, flags, false);
+  let nans = 0;
+  for (let e = 0; e < M * N; e++) {
+    if (Number.isNaN(expected[e])) {
+      nans++;
+      expect(got[e], `C[${e}] should be NaN`).toBeNaN();
+    } else if (!Number.isFinite(expected[e])) {
+      expect(got[e]).toBe(expected[e]);
+    } else {
+      expect(Math.abs(got[e] - expected[e])).toBeLessThan(1e-4);
+      expect(got[e]).toBeGreaterThanOrEqual(0);
+    }
+  }
+  expect(nans).toBeGreaterThanOrEqual(N); // the whole poisoned row
+}
+
+describe('gemm memory bounds', () => {
+  /**
+   * Put one operand flush against the end of linear memory, so that reading (or writing) even
+   * one float past it traps, and check the GEMM still runs and matches the reference. Shapes
+   * have tails in every dimension (including the 1- and 2-column N tails of the 16×2 tile).
+   */
+  it('never touches memory past A, B, bias or C (each placed at the very end of memory)', () => {
+    const shapes = [
+      [5, 10, 7],
+      [3, 3, 5],
+      [17, 2, 1],
+      [6, 13, 9],
+      [2, 1, 3],
+      [3, 9, 6],
+      [4, 1, 8],
+      [1, 5, 4],
+    ];
+    for (const layout of LAYOUTS) {
+      for (const [M, N, K] of shapes) {
+        for (const last of ['A', 'B', 'bias', 'C'] as const) {
+          const engine = createEngine();
+          const k: Kernels = engine.kernels;
+          const sizes = { A: M * K, B: K * N, bias: N, C: M * N };
+          const off = {
+            A: engine.reserve(sizes.A * 4),
+            B: engine.reserve(sizes.B * 4),
+            bias: engine.reserve(sizes.bias * 4),
+            C: engine.reserve(sizes.C * 4),
+          };
+          const scratch = engine.reserve(k.gemm_scratch_floats(M, N, K) * 4);
+          // Move `last` into the unreserved space at the end of memory (growing it if needed).
+          engine.ensure(engine.mark() + sizes[last] * 4);
+          off[last] = engine.memory.buffer.byteLength - sizes[last] * 4;
+          expect(off[last]).toBeGreaterThanOrEqual(engine.mark());
+          const rng = new Rng(M * 1000 + N * 10 + K);
+          const view = (name: keyof typeof sizes) => engine.f32(off[name], sizes[name]);
+          rng.fillUniform(view('A'), -1, 1);
+          rng.fillUniform(view('B'), -1, 1);
+          rng.fillUniform(view('bias'), -1, 1);
+          rng.fillUniform(view('C'), -1, 1);
+          const flags = GEMM_ACCUMULATE | GEMM_RELU;
+          const expected = view('C').slice();
+          gemmRef(layout, expected, view('A'), view('B'), view('bias'), M, N, K, flags);
+          const fn = { nn: k.gemm_f32_nn, tn: k.gemm_f32_tn, nt: k.gemm_f32_nt }[layout];
+          fn(off.C, off.A, off.B, off.bias, M, N, K, flags, scratch);
+          const got = view('C');
+          for (let e = 0; e < M * N; e++) {
+            expect(
+              Math.abs(got[e] - expected[e]),
+              `${layout} ${M}×${N}×${K} ${last} last`,
+            ).toBeLessThan(1e-5);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('gemm determinism', () => {
+  const env = setup();
+  const rng = new Rng(7);
+
+  it('same inputs give bit-identical outputs', () => {
+    for (const layout of LAYOUTS) {
+      for (const [M, N, K] of [
+        [32, 10, 128],
+        [33, 17, 35],
+      ]) {
+        fillOperands(env, rng, M, N, K);
+        const c0 = env.C.slice(0, M * N);
+        const first = bits(env.run(layout, M, N, K, GEMM_ACCUMULATE, true));
+        env.C.set(c0);
+        const second = bits(env.run(layout, M, N, K, GEMM_ACCUMULATE, true));
+        expect(second).toEqual(first);
+      }
+    }
+  });
+
+  /**
+   * A row computed in an M tail (and a column in an N tail) must have the same bits as when it
+   * falls in a full tile: run a small problem and a large one whose leading rows / columns are
+   * the same data, then compare the overlap bit for bit. Small dims cover the 4-row and 8- / 4-
+   * column tails; the large M cases cross the 128-row MC block (and its tail).
+   */
+  for (const layout of LAYOUTS) {
+    it(`${layout}: M and N tails give the same bits as full tiles`, () => {
+      for (const [Ms, Ns, Ml, Nl, K] of [
+        [5, 10, 8, 16, 37],
+        [3, 2, 12, 24, 784],
+        [9, 7, 300, 8, 300],
+        [140, 10, 300, 16, 50],
+        [1, 1, 4, 8, 5],
+      ]) {
+        const a = new Float32Array(Ml * K);
+        const b = new Float32Array(K * Nl);
+        const bias = new Float32Array(Nl);
+        const cOld = new Float32Array(Ml * Nl);
+        rng.fillUniform(a, -1, 1);
+        rng.fillUniform(b, -1, 1);
+        rng.fillUniform(bias, -1, 1);
+        rng.fillUniform(cOld, -1, 1);
+        // Logical op(A)[i, k] and op(B)[k, j], stored per layout, for a problem of size M×N.
+        const store = (M: number, N: number) => {
+          for (let i = 0; i < M; i++) {
+            for (let kk = 0; kk < K; kk++) {
+              env.A[layout === 'tn' ? kk * M + i : i * K + kk] = a[i * K + kk];
+            }
+          }
+          for (let kk = 0; kk < K; kk++) {
+            for (let j = 0; j < N; j++) {
+              env.B[layout === 'nt' ? j * K + kk : kk * N + j] = b[kk * Nl + j];
+            }
+          }
+          env.bias.set(bias.subarray(0, N));
+          for (let i = 0; i < M; i++) env.C.set(cOld.subarray(i * Nl, i * Nl + N), i * N);
+        };
+        const flags = GEMM_ACCUMULATE | GEMM_RELU;
+        store(Ms, Ns);
+        const small = env.run(layout, Ms, Ns, K, flags, true).slice();
+        store(Ml, Nl);
+        const large = env.run(layout, Ml, Nl, K, flags, true).slice();
+        for (let i = 0; i < Ms; i++) {
+          const rowSmall = bits(small.subarray(i * Ns, (i + 1) * Ns));
+          const rowLarge = bits(large.subarray(i * Nl, i * Nl + Ns));
+          expect(rowSmall, `${layout} row ${i} of ${Ms}×${Ns} vs ${Ml}×${Nl}`).toEqual(rowLarge);
+        }
+      }
+    });
+  }
+});
