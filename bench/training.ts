@@ -11,7 +11,7 @@ import { subset, type DataSplit } from '../src/data/dataset.js';
 import { createModel } from '../src/nn/create.js';
 import { Workspace } from '../src/nn/model.js';
 import { presetNames } from '../src/nn/presets.js';
-import { fit, loadBatch, stage } from '../src/train/fit.js';
+import { fit, loadBatch, setOrder, stage } from '../src/train/fit.js';
 import { Optimizer } from '../src/train/optimizer.js';
 import { Rng } from '../src/engine/rng.js';
 
@@ -46,10 +46,11 @@ function stepBenchmark(
   const order = new Int32Array(data.train.count);
   for (let i = 0; i < order.length; i++) order[i] = i;
   new Rng(1).shuffle(order);
+  setOrder(model, staged, order);
   let start = 0;
   const step = (): void => {
     if (start + batchSize > order.length) start = 0;
-    loadBatch(ws, staged, order, start, batchSize);
+    loadBatch(ws, staged, start, batchSize);
     ws.forward(batchSize);
     ws.loss(batchSize, 'crossentropy', true);
     ws.backward(batchSize);

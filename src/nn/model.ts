@@ -206,18 +206,25 @@ export class Model {
 
 /** Byte sizes of what a run needs, for clear out-of-memory messages. */
 export function workspaceBytes(model: Model, batchCapacity: number): number {
-  let floats = batchCapacity * model.inputSize + 4 * batchCapacity;
+  let floats = batchCapacity * model.inputSize + 2 * batchCapacity;
+  for (const l of model.layers) floats += 2 * batchCapacity * l.units;
+  floats += gemmScratchFloats(model, batchCapacity);
+  return floats * FLOAT_BYTES + (model.layers.length * 2 + 4) * ALIGN;
+}
+
+/** Scratch for the largest of a step's GEMMs: forward (nn), weight grad (tn), input grad (nt). */
+function gemmScratchFloats(model: Model, batchCapacity: number): number {
+  const k = model.engine.kernels;
   let scratch = 0;
   for (const l of model.layers) {
-    floats += 2 * batchCapacity * l.units;
     scratch = Math.max(
       scratch,
-      model.engine.kernels.gemm_scratch_floats(batchCapacity, l.units, l.inputSize),
-      model.engine.kernels.gemm_scratch_floats(l.inputSize, l.units, batchCapacity),
-      model.engine.kernels.gemm_scratch_floats(batchCapacity, l.inputSize, l.units),
+      k.gemm_scratch_floats(batchCapacity, l.units, l.inputSize),
+      k.gemm_scratch_floats(l.inputSize, l.units, batchCapacity),
+      k.gemm_scratch_floats(batchCapacity, l.inputSize, l.units),
     );
   }
-  return (floats + scratch) * FLOAT_BYTES + (model.layers.length * 2 + 4) * ALIGN;
+  return scratch;
 }
 
 /**
@@ -231,8 +238,6 @@ export class Workspace {
   readonly inputPtr: number;
   /** (cap) i32 class labels */
   readonly labelsPtr: number;
-  /** (cap) i32 row indices into staged data */
-  readonly indicesPtr: number;
   /** (cap) i32 argmax predictions */
   readonly predictionsPtr: number;
   /** per layer (cap, units): forward outputs (after activation; probabilities for softmax) */
@@ -258,7 +263,6 @@ export class Workspace {
     const what = `batch size ${batchCapacity}`;
     this.inputPtr = engine.reserve(batchCapacity * model.inputSize * FLOAT_BYTES, what);
     this.labelsPtr = engine.reserve(batchCapacity * 4, what);
-    this.indicesPtr = engine.reserve(batchCapacity * 4, what);
     this.predictionsPtr = engine.reserve(batchCapacity * 4, what);
     this.actPtrs = model.layers.map((l) =>
       engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what),
@@ -266,16 +270,7 @@ export class Workspace {
     this.deltaPtrs = model.layers.map((l) =>
       engine.reserve(batchCapacity * l.units * FLOAT_BYTES, what),
     );
-    let scratch = 0;
-    for (const l of model.layers) {
-      scratch = Math.max(
-        scratch,
-        engine.kernels.gemm_scratch_floats(batchCapacity, l.units, l.inputSize),
-        engine.kernels.gemm_scratch_floats(l.inputSize, l.units, batchCapacity),
-        engine.kernels.gemm_scratch_floats(batchCapacity, l.inputSize, l.units),
-      );
-    }
-    this.scratchPtr = engine.reserve(scratch * FLOAT_BYTES, what);
+    this.scratchPtr = engine.reserve(gemmScratchFloats(model, batchCapacity) * FLOAT_BYTES, what);
   }
 
   /** Final layer output (cap, outputSize): probabilities for softmax/crossentropy models. */

@@ -1,7 +1,9 @@
 /**
- * Training and evaluation loops. Per step: the batch's shuffled row indices go into wasm memory,
- * `gather_normalize_u8` stages the pixels from the dataset copy already in memory, then forward,
- * loss, backward and one optimizer call over the parameter region. Nothing is allocated per step.
+ * Training and evaluation loops. The dataset's uint8 pixels and labels are copied into the model's
+ * arena once per run, with an order buffer of row indices (identity, or the epoch's shuffle, written
+ * once per epoch). Per step, `gather_normalize_u8` stages the batch's rows straight from there, then
+ * forward, loss, backward and one optimizer call over the parameter region: nothing crosses from
+ * JavaScript and nothing is allocated per step.
  */
 import type { Dataset, DataSplit } from '../data/dataset.js';
 import { Rng } from '../engine/rng.js';
@@ -100,6 +102,8 @@ export interface Staged {
   dataset: Dataset;
   imagesPtr: number;
   labelsPtr: number;
+  /** (count) i32 row order, identity until `setOrder` writes a shuffle. */
+  orderPtr: number;
 }
 
 /** Copy a dataset's pixels and labels into the model's arena (after the current workspace). */
@@ -121,34 +125,29 @@ export function stage(model: Model, dataset: Dataset): Staged {
   const engine = model.engine;
   const imagesPtr = engine.reserve(dataset.count * pixels, `${dataset.name} images`);
   const labelsPtr = engine.reserve(dataset.count, `${dataset.name} labels`);
+  const orderPtr = engine.reserve(dataset.count * 4, `${dataset.name} order`);
   engine
     .u8(imagesPtr, dataset.count * pixels)
     .set(dataset.images.subarray(0, dataset.count * pixels));
   engine.u8(labelsPtr, dataset.count).set(dataset.labels.subarray(0, dataset.count));
-  return { dataset, imagesPtr, labelsPtr };
+  const order = engine.i32(orderPtr, dataset.count);
+  for (let i = 0; i < dataset.count; i++) order[i] = i;
+  return { dataset, imagesPtr, labelsPtr, orderPtr };
+}
+
+/** Write an epoch's row order (a permutation of 0…count−1) into the staged order buffer. */
+export function setOrder(model: Model, data: Staged, order: Int32Array): void {
+  model.engine.i32(data.orderPtr, data.dataset.count).set(order);
 }
 
 const PIXEL_SCALE = 1 / 255;
 
-/** Stage rows [start, start+B) of `order` as the workspace's input and labels. */
-export function loadBatch(
-  ws: Workspace,
-  data: Staged,
-  order: Int32Array,
-  start: number,
-  B: number,
-): void {
+/** Stage the rows at positions [start, start+B) of the staged order as the workspace's batch. */
+export function loadBatch(ws: Workspace, data: Staged, start: number, B: number): void {
   const k = ws.model.engine.kernels;
-  ws.model.engine.i32(ws.indicesPtr, B).set(order.subarray(start, start + B));
-  k.gather_normalize_u8(
-    ws.inputPtr,
-    data.imagesPtr,
-    ws.indicesPtr,
-    B,
-    ws.model.inputSize,
-    PIXEL_SCALE,
-  );
-  k.gather_labels(ws.labelsPtr, data.labelsPtr, ws.indicesPtr, B);
+  const indices = data.orderPtr + start * 4;
+  k.gather_normalize_u8(ws.inputPtr, data.imagesPtr, indices, B, ws.model.inputSize, PIXEL_SCALE);
+  k.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
 }
 
 function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation {
@@ -156,13 +155,11 @@ function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation
   const classes = model.outputSize;
   const count = data.dataset.count;
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  const order = new Int32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < count; start += ws.batchCapacity) {
     const B = Math.min(ws.batchCapacity, count - start);
-    loadBatch(ws, data, order, start, B);
+    loadBatch(ws, data, start, B);
     ws.forward(B);
     const r = ws.loss(B, loss, false);
     lossSum += r.lossSum;
@@ -222,8 +219,11 @@ export function fit(
   let stopped = false;
 
   for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    if (options.shuffle ?? true) rng.shuffle(order);
+    if (options.shuffle ?? true) {
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      rng.shuffle(order);
+      setOrder(model, trainStaged, order);
+    }
     const started = performance.now();
     let lossSum = 0;
     let correct = 0;
@@ -238,7 +238,7 @@ export function fit(
       const r = { lossSum: 0, correct: 0 };
       for (let offset = 0; offset < B; offset += chunk) {
         const n = Math.min(chunk, B - offset);
-        loadBatch(ws, trainStaged, order, start + offset, n);
+        loadBatch(ws, trainStaged, start + offset, n);
         ws.forward(n);
         const c = ws.loss(n, loss, true, 1 / B);
         ws.backward(n, offset > 0);
@@ -342,20 +342,22 @@ export function predict(
   const ws = new Workspace(model, Math.min(options.batchSize ?? 1000, count));
   const softmax = model.layers[model.layers.length - 1]!.activation === 'softmax';
   const engine = model.engine;
-  // uint8 pixels go through the same kernel as training batches, so the floats are bit-identical.
-  const bytesPtr =
-    inputs instanceof Uint8Array ? engine.reserve(inputs.length, 'predict inputs') : 0;
-  if (bytesPtr) engine.u8(bytesPtr, inputs.length).set(inputs);
-  const order = new Int32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
+  // uint8 pixels go through the same staging and kernel as training batches: bit-identical floats.
+  const staged =
+    inputs instanceof Uint8Array
+      ? stage(model, {
+          name: 'predict inputs',
+          images: inputs,
+          labels: new Uint8Array(count),
+          count,
+          rows: 1,
+          cols: D,
+        })
+      : undefined;
   for (let start = 0; start < count; start += ws.batchCapacity) {
     const B = Math.min(ws.batchCapacity, count - start);
-    if (bytesPtr) {
-      engine.i32(ws.indicesPtr, B).set(order.subarray(start, start + B));
-      engine.kernels.gather_normalize_u8(ws.inputPtr, bytesPtr, ws.indicesPtr, B, D, PIXEL_SCALE);
-    } else {
-      engine.f32(ws.inputPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
-    }
+    if (staged) loadBatch(ws, staged, start, B);
+    else engine.f32(ws.inputPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
     ws.forward(B);
     if (softmax) engine.kernels.softmax_forward(ws.outputPtr, ws.outputPtr, B, N);
     out.set(engine.f32(ws.outputPtr, B * N), start * N);
