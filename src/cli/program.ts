@@ -87,6 +87,7 @@ function loadData(o: DataOptions): DataSplit {
   return loadMnist();
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 const pct = (x: number | undefined): string => (x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
 const num = (x: number | undefined, digits = 4): string =>
   x === undefined ? '—' : x.toFixed(digits);
@@ -188,7 +189,7 @@ function train(o: TrainCliOptions): void {
   );
   log(
     `  data ${trainSet.name} (${trainSet.count}) / ${data.test.name} (${data.test.count}); ` +
-      `${optimizer.type} lr ${optimizer.learningRate}, batch ${batch}, ${epochs} epochs, loss ${loss}, seed ${seedValue}`,
+      `${optimizer.type} lr ${optimizer.learningRate}, batch ${batch}, ${plural(epochs, 'epoch')}, loss ${loss}, seed ${seedValue}`,
   );
   log(
     EPOCH_HEADER.map((h, i) =>
@@ -285,7 +286,7 @@ function train(o: TrainCliOptions): void {
   }
   log(
     `test accuracy ${pct(final.accuracy)} (loss ${final.loss.toFixed(4)}) on ${final.count.toLocaleString('en-US')} images ` +
-      `after ${result.history.length} epochs in ${trainSeconds.toFixed(1)} s of training` +
+      `after ${plural(result.history.length, 'epoch')} in ${trainSeconds.toFixed(1)} s of training` +
       (o.out ? `; model saved to ${o.out}` : ''),
   );
 }
