@@ -26,41 +26,29 @@ class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function positiveNumber(name: string) {
+/** An option parser for numbers: `kind` says integer or real, and whether 0 is allowed. */
+function numberOption(name: string, kind: 'positive' | 'non-negative', integer: boolean) {
+  const expected = integer
+    ? kind === 'positive'
+      ? 'a positive integer'
+      : 'an integer ≥ 0'
+    : kind === 'positive'
+      ? 'a positive number'
+      : 'a number ≥ 0';
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+    const ok =
+      (integer ? Number.isInteger(n) : Number.isFinite(n)) &&
+      (kind === 'positive' ? n > 0 : n >= 0);
+    if (value.trim() === '' || !ok)
+      throw new InvalidArgumentError(`${name} must be ${expected}, got "${value}"`);
     return n;
   };
 }
-
-function nonNegativeNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be a number ≥ 0, got "${value}"`);
-    return n;
-  };
-}
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got "${value}"`);
-    return n;
-  };
-}
+const positiveNumber = (name: string) => numberOption(name, 'positive', false);
+const nonNegativeNumber = (name: string) => numberOption(name, 'non-negative', false);
+const positiveInt = (name: string) => numberOption(name, 'positive', true);
+const nonNegativeInt = (name: string) => numberOption(name, 'non-negative', true);
 
 function batchSize(value: string): number | 'full' {
   if (value === 'full') return 'full';
