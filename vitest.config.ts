@@ -8,5 +8,8 @@ export default defineConfig({
     // Kernel tests are CPU-bound; two forks match the 2-core CI machine.
     pool: 'forks',
     maxWorkers: 2,
+    // The JSON report lets CI print a plain "N passed, N failed" line (see .ci/run).
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test/.tmp/vitest-results.json' },
   },
 });
