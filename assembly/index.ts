@@ -4,6 +4,8 @@
  */
 export * from './gemm';
 export * from './dense';
+export * from './conv2d';
+export * from './pool';
 export * from './activations';
 export * from './loss';
 export * from './optim';

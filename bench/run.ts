@@ -1,15 +1,16 @@
 /**
- * `npm run bench`: GEMM GFLOP/s for every shape of a batch-32 mlp-256-128 training step, and
- * training throughput of every preset on the genuine MNIST, single-threaded. Prints tables, checks
+ * `npm run bench`: GEMM GFLOP/s for every shape of a batch-32 mlp-256-128 training step, LeNet-5's
+ * convolutions, and training throughput of every preset on the genuine MNIST, single-threaded. Prints tables, checks
  * the targets of the engine issue, and writes everything to bench/results/latest.json.
  *
- *   npm run bench                 # full run (~2 minutes)
+ *   npm run bench                 # full run (~5 minutes)
  *   npm run bench -- --quick      # fewer rounds and epochs, for a smoke check
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadMnist } from '../src/data/mnist.js';
+import { benchConv, formatConvTable } from './conv.js';
 import { benchGemm, formatGemmTable } from './gemm.js';
 import { benchTraining, formatTrainingTable } from './training.js';
 
@@ -33,8 +34,12 @@ async function main(): Promise<void> {
   const gemm = await benchGemm(quick ? { rounds: 3 } : {});
   console.log(formatGemmTable(gemm));
 
+  console.log('\nConvolution (LeNet-5 layers, batch 32)');
+  const conv = benchConv();
+  console.log(formatConvTable(conv));
+
   console.log('\nTraining (Adam, batch 32, 60,000 MNIST images)');
-  const training = benchTraining(loadMnist(), { epochs: quick ? 1 : 3 });
+  const training = benchTraining(loadMnist(), { epochs: quick ? 1 : 3, epochModels: ['mlp-256-128', 'lenet5'] });
   console.log(formatTrainingTable(training));
 
   const wasmGemm = gemm.filter((g) => g.layout !== 'js');
@@ -58,7 +63,7 @@ async function main(): Promise<void> {
 
   const out = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
   mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
-  writeFileSync(out, JSON.stringify({ machine, quick, gemm, training, checks }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ machine, quick, gemm, conv, training, checks }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 }
 

@@ -9,7 +9,7 @@
 import Benchmark from 'benchmark';
 import { subset, type DataSplit } from '../src/data/dataset.js';
 import { createModel } from '../src/nn/create.js';
-import { Workspace } from '../src/nn/model.js';
+import { Workspace } from '../src/nn/workspace.js';
 import { presetNames } from '../src/nn/presets.js';
 import { fit, loadBatch, setOrder, stage } from '../src/train/fit.js';
 import { Optimizer } from '../src/train/optimizer.js';

@@ -16,9 +16,9 @@ export {
   type InitName,
 } from './nn/spec.js';
 export { PRESETS, preset, presetNames } from './nn/presets.js';
+export { Workspace } from './nn/workspace.js';
 export {
   Model,
-  Workspace,
   LOSSES,
   type LossName,
   type TrainingMetadata,

@@ -3,7 +3,14 @@
  * writes a model that evaluate, predict and info read; bad input exits non-zero with one clear line.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +128,64 @@ describe('mnist-wasm CLI', () => {
     expect(r.stdout).toContain('784-40-10');
     expect(r.stdout).toContain('total parameters: 31,810');
     expect(r.stdout).toMatch(/seed: 3/);
+  });
+
+  it('compare-activations trains one model per activation and writes a table, JSON curves and an SVG plot', () => {
+    const prefix = join(dir, 'cmp', 'acts');
+    const r = run(
+      'compare-activations',
+      '--model',
+      'mlp-40',
+      '--activations',
+      'relu,elu,tanh',
+      '--quick',
+      '--limit',
+      '600',
+      '--epochs',
+      '2',
+      '--seed',
+      '9',
+      '--out',
+      prefix,
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /activation\s+final test acc\s+best test acc \(epoch\)\s+train seconds/,
+    );
+    for (const act of ['relu', 'elu', 'tanh'])
+      expect(r.stdout).toMatch(new RegExp(`^${act}\\s+\\d+\\.\\d\\d%`, 'm'));
+    const report = JSON.parse(readFileSync(`${prefix}.json`, 'utf8'));
+    expect(report.runs.map((x: { activation: string }) => x.activation)).toEqual([
+      'relu',
+      'elu',
+      'tanh',
+    ]);
+    expect(report.runs[0].history).toHaveLength(2);
+    const svg = readFileSync(`${prefix}.svg`, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    for (const act of ['relu', 'elu', 'tanh']) expect(svg).toContain(`>${act}<`);
+    expect(run('compare-activations', '--activations', 'relu,gelu', '--quick').stderr).toMatch(
+      /unknown activation "gelu"/,
+    );
+  });
+
+  it('train --plot writes the curves as SVG', () => {
+    const plot = join(dir, 'curves.svg');
+    const r = run(
+      'train',
+      '--model',
+      'mlp-40',
+      '--quick',
+      '--limit',
+      '300',
+      '--epochs',
+      '2',
+      '--plot',
+      plot,
+    );
+    expect(r.code).toBe(0);
+    expect(readFileSync(plot, 'utf8')).toMatch(/^<svg[\s\S]*accuracy[\s\S]*<\/svg>$/);
   });
 
   const bad: [string, string[], RegExp][] = [

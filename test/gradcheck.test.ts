@@ -12,7 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/node.js';
 import { Rng } from '../src/engine/rng.js';
-import { Model, Workspace, type LossName } from '../src/nn/model.js';
+import { Model, type LossName } from '../src/nn/model.js';
+import { Workspace } from '../src/nn/workspace.js';
 import { preset } from '../src/nn/presets.js';
 import { sequential, type ModelSpec } from '../src/nn/spec.js';
 import { refLossAndGrads, type RefLayer } from './reference/mlp.js';

@@ -12,14 +12,30 @@ import { subset, type DataSplit } from '../data/dataset.js';
 import { loadIdxDir, loadMnist, loadMnistQuick } from '../data/mnist.js';
 import { readDigitImage } from '../data/image.js';
 import { createEngine } from '../engine/node.js';
-import { checkWritable, loadModel, saveModel } from '../io/files.js';
+import { checkWritable, loadModel, saveModel, writeFileAtomic } from '../io/files.js';
 import { describeSpec } from '../io/safetensors.js';
 import { createModel, specFromName } from '../nn/create.js';
 import { LOSSES, type LossName, type Model } from '../nn/model.js';
 import { presetNames } from '../nn/presets.js';
-import { evaluate, fit, predict, TrainingDivergedError, type EpochRecord } from '../train/fit.js';
-import { OPTIMIZERS, type OptimizerName, type OptimizerOptions } from '../train/optimizer.js';
-import { RECIPES } from '../train/recipes.js';
+import { compareActivations, parseActivations } from '../train/compare.js';
+import {
+  evaluate,
+  fit,
+  predict,
+  TrainingDivergedError,
+  type BatchEvent,
+  type EpochRecord,
+} from '../train/fit.js';
+import {
+  describeOptimizer,
+  OPTIMIZERS,
+  validateOptimizer,
+  type OptimizerName,
+  type OptimizerOptions,
+} from '../train/optimizer.js';
+import { RECIPES, type Recipe } from '../train/recipes.js';
+import { plotCurves } from '../io/plot.js';
+import { HIDDEN_ACTIVATIONS } from '../nn/spec.js';
 
 /** A wrong combination of options, found after parsing; exits 2 like commander's own usage errors. */
 class UsageError extends Error {
@@ -115,13 +131,13 @@ function prepareOutput(path: string): void {
   checkWritable(path);
 }
 
-interface TrainCliOptions extends DataOptions {
-  model?: string;
-  recipe?: string;
+interface TrainingCliOptions extends DataOptions {
   optimizer?: OptimizerName;
   lr?: number;
   momentum?: number;
   nesterov?: boolean;
+  rho?: number;
+  epsilon?: number;
   weightDecay?: number;
   epochs?: number;
   batch?: number | 'full';
@@ -129,12 +145,97 @@ interface TrainCliOptions extends DataOptions {
   seed?: number;
   limit?: number;
   testEvery?: number;
-  out?: string;
   json?: boolean;
   progress: boolean;
 }
 
-function train(o: TrainCliOptions): void {
+interface TrainCliOptions extends TrainingCliOptions {
+  model?: string;
+  recipe?: string;
+  out?: string;
+  plot?: string;
+}
+
+/** The training settings from the command line, on top of a recipe's (if any). */
+function trainingSettings(o: TrainingCliOptions, recipe?: Recipe) {
+  const type = o.optimizer ?? recipe?.optimizer.type ?? 'adam';
+  const sameOptimizer = recipe && recipe.optimizer.type === type;
+  const optimizer: OptimizerOptions = {
+    ...(sameOptimizer ? recipe.optimizer : {}),
+    type,
+    learningRate:
+      o.lr ?? (sameOptimizer ? recipe.optimizer.learningRate : type === 'sgd' ? 0.01 : 1e-3),
+    ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
+    ...(o.nesterov ? { nesterov: true } : {}),
+    ...(o.rho !== undefined ? { rho: o.rho } : {}),
+    ...(o.epsilon !== undefined ? { epsilon: o.epsilon } : {}),
+    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+  };
+  validateOptimizer(optimizer);
+  return {
+    optimizer,
+    seed: o.seed ?? recipe?.seed ?? 1,
+    epochs: o.epochs ?? recipe?.epochs ?? 5,
+    batchSize: o.batch ?? recipe?.batchSize ?? 32,
+    loss: o.loss ?? recipe?.loss ?? 'crossentropy',
+    testEvery: o.testEvery ?? recipe?.testEvery ?? 1,
+    limit: o.limit ?? recipe?.trainLimit,
+    shuffle: recipe?.shuffle ?? true,
+  };
+}
+
+/** Progress bar (stderr, when it is a terminal) and the per-epoch table, as fit callbacks. */
+function progressReporter(
+  o: { progress: boolean },
+  trainCount: number,
+  epochs: number,
+  log: (s: string) => void,
+) {
+  log(
+    EPOCH_HEADER.map((h, i) =>
+      i === 0 ? h.padStart(String(epochs).length + 2) : h.padStart(i === 5 ? 8 : 10),
+    ).join('  '),
+  );
+  const bar =
+    o.progress && process.stderr.isTTY === true
+      ? new SingleBar({
+          format:
+            '  epoch {epoch} [{bar}] {percentage}% | {value}/{total} samples | {speed} samples/s | ETA {eta_formatted} | loss {loss}',
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+          etaBuffer: 50,
+        })
+      : undefined;
+  let barEpoch = 0;
+  return {
+    onBatchEnd: bar
+      ? (e: BatchEvent) => {
+          if (e.epoch !== barEpoch) {
+            barEpoch = e.epoch;
+            bar.start(trainCount, 0, { epoch: e.epoch, speed: '0', loss: '—' });
+          }
+          if (e.batch % 16 === 0 || e.batch === e.batches - 1) {
+            bar.update(e.samples, {
+              speed: Math.round(e.samplesPerSecond).toLocaleString('en-US'),
+              loss: e.loss.toFixed(4),
+            });
+          }
+        }
+      : undefined,
+    onEpochEnd: (r: EpochRecord) => {
+      bar?.stop();
+      log(epochRow(r, epochs));
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+function logger(json: boolean | undefined): (s: string) => void {
+  return json ? (s) => process.stderr.write(s + '\n') : (s) => process.stdout.write(s + '\n');
+}
+
+async function train(o: TrainCliOptions): Promise<void> {
   const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
   if (o.recipe && !recipe) {
     throw new UsageError(
@@ -143,33 +244,15 @@ function train(o: TrainCliOptions): void {
   }
   if (recipe && o.model) throw new UsageError('use either --recipe or --model, not both');
   const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-256-128');
-  const seedValue = o.seed ?? recipe?.seed ?? 1;
-  const type = o.optimizer ?? recipe?.optimizer.type ?? 'adam';
-  const sameOptimizer = recipe && recipe.optimizer.type === type;
-  const optimizer: OptimizerOptions = {
-    ...(sameOptimizer ? recipe.optimizer : {}),
-    type,
-    learningRate:
-      o.lr ?? (sameOptimizer ? recipe.optimizer.learningRate : type === 'adam' ? 1e-3 : 0.01),
-    ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
-    ...(o.nesterov ? { nesterov: true } : {}),
-    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
-  };
-  const epochs = o.epochs ?? recipe?.epochs ?? 5;
-  const batch = o.batch ?? recipe?.batchSize ?? 32;
-  const loss = o.loss ?? recipe?.loss ?? 'crossentropy';
-  const testEvery = o.testEvery ?? recipe?.testEvery ?? 1;
-  const limit = o.limit ?? recipe?.trainLimit;
-
+  const t = trainingSettings(o, recipe);
   if (o.out) prepareOutput(o.out);
-  const log = o.json
-    ? (s: string) => process.stderr.write(s + '\n')
-    : (s: string) => process.stdout.write(s + '\n');
-  const model = createModel(spec, { seed: seedValue });
-  model.checkLoss(loss);
+  if (o.plot) prepareOutput(o.plot);
+  const log = logger(o.json);
+  const model = createModel(spec, { seed: t.seed });
+  model.checkLoss(t.loss);
   const data = loadData(o);
   const trainSet =
-    limit !== undefined ? subset(data.train, 0, Math.min(limit, data.train.count)) : data.train;
+    t.limit !== undefined ? subset(data.train, 0, Math.min(t.limit, data.train.count)) : data.train;
 
   log(
     `mnist-wasm: training ${model.name} (${describeSpec(model.spec)}, ${model.parameterCount.toLocaleString('en-US')} parameters)` +
@@ -177,64 +260,15 @@ function train(o: TrainCliOptions): void {
   );
   log(
     `  data ${trainSet.name} (${trainSet.count}) / ${data.test.name} (${data.test.count}); ` +
-      `${optimizer.type} lr ${optimizer.learningRate}, batch ${batch}, ${plural(epochs, 'epoch')}, loss ${loss}, seed ${seedValue}`,
+      `${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ${plural(t.epochs, 'epoch')}, loss ${t.loss}, seed ${t.seed}`,
   );
-  log(
-    EPOCH_HEADER.map((h, i) =>
-      i === 0
-        ? h.padStart(String(epochs).length + 2)
-        : h.padStart(i >= 5 ? (i === 5 ? 8 : 10) : 10),
-    ).join('  '),
-  );
-
-  const showBar = o.progress && process.stderr.isTTY === true;
-  const bar = showBar
-    ? new SingleBar({
-        format:
-          '  epoch {epoch} [{bar}] {percentage}% | {value}/{total} samples | {speed} samples/s | ETA {eta_formatted} | loss {loss}',
-        stream: process.stderr,
-        hideCursor: true,
-        clearOnComplete: true,
-        etaBuffer: 50,
-      })
-    : undefined;
-  let barEpoch = 0;
+  const progress = progressReporter(o, trainSet.count, t.epochs, log);
   const started = performance.now();
   let result;
   try {
-    result = fit(
-      model,
-      { train: trainSet, test: data.test },
-      {
-        epochs,
-        batchSize: batch,
-        optimizer,
-        loss,
-        seed: seedValue,
-        shuffle: recipe?.shuffle ?? true,
-        testEvery,
-        onBatchEnd: bar
-          ? (e) => {
-              if (e.epoch !== barEpoch) {
-                barEpoch = e.epoch;
-                bar.start(trainSet.count, 0, { epoch: e.epoch, speed: '0', loss: '—' });
-              }
-              if (e.batch % 16 === 0 || e.batch === e.batches - 1) {
-                bar.update(e.samples, {
-                  speed: Math.round(e.samplesPerSecond).toLocaleString('en-US'),
-                  loss: e.loss.toFixed(4),
-                });
-              }
-            }
-          : undefined,
-        onEpochEnd: (r) => {
-          bar?.stop();
-          log(epochRow(r, epochs));
-        },
-      },
-    );
+    result = fit(model, { train: trainSet, test: data.test }, { ...t, ...progress });
   } catch (e) {
-    bar?.stop();
+    progress.stop();
     if (e instanceof TrainingDivergedError && o.out && e.completedEpochs > 0) {
       saveModel(model, o.out);
       throw new Error(`${e.message}; saved that model to ${o.out}`);
@@ -242,7 +276,7 @@ function train(o: TrainCliOptions): void {
     throw e;
   }
   const totalSeconds = (performance.now() - started) / 1000;
-  const final = evaluate(model, data.test, { loss });
+  const final = evaluate(model, data.test, { loss: t.loss });
   model.metadata = {
     ...model.metadata,
     testAccuracy: final.accuracy,
@@ -250,6 +284,14 @@ function train(o: TrainCliOptions): void {
     ...(recipe ? { recipe: recipe.name } : {}),
   };
   if (o.out) saveModel(model, o.out);
+  if (o.plot)
+    writeFileAtomic(
+      o.plot,
+      await plotCurves(
+        [{ label: model.name, history: result.history }],
+        `${model.name} on ${trainSet.name}`,
+      ),
+    );
   const trainSeconds = result.history.reduce((s, r) => s + r.seconds, 0);
   if (o.json) {
     const summary = {
@@ -257,10 +299,10 @@ function train(o: TrainCliOptions): void {
       architecture: describeSpec(model.spec),
       parameters: model.parameterCount,
       recipe: recipe?.name ?? null,
-      seed: seedValue,
-      optimizer,
-      loss,
-      batchSize: batch,
+      seed: t.seed,
+      optimizer: t.optimizer,
+      loss: t.loss,
+      batchSize: t.batchSize,
       trainCount: trainSet.count,
       testCount: data.test.count,
       testAccuracy: final.accuracy,
@@ -275,8 +317,78 @@ function train(o: TrainCliOptions): void {
   log(
     `test accuracy ${pct(final.accuracy)} (loss ${final.loss.toFixed(4)}) on ${final.count.toLocaleString('en-US')} images ` +
       `after ${plural(result.history.length, 'epoch')} in ${trainSeconds.toFixed(1)} s of training` +
-      (o.out ? `; model saved to ${o.out}` : ''),
+      (o.out ? `; model saved to ${o.out}` : '') +
+      (o.plot ? `; curves plotted to ${o.plot}` : ''),
   );
+}
+
+async function compareCommand(
+  o: TrainingCliOptions & { model: string; activations: string; out?: string },
+): Promise<void> {
+  const spec = specFromName(o.model);
+  let activations;
+  try {
+    activations = parseActivations(o.activations);
+  } catch (e) {
+    throw new UsageError(`--activations: ${(e as Error).message}`);
+  }
+  const t = trainingSettings(o);
+  const prefix = o.out ?? `compare-activations-${spec.name ?? 'model'}`;
+  prepareOutput(`${prefix}.json`);
+  const log = logger(o.json);
+  const data = loadData(o);
+  const trainSet =
+    t.limit !== undefined ? subset(data.train, 0, Math.min(t.limit, data.train.count)) : data.train;
+  log(
+    `mnist-wasm: comparing activations ${activations.join(', ')} on ${spec.name ?? 'model'} ` +
+      `(${describeSpec(spec)}); ${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ` +
+      `${plural(t.epochs, 'epoch')}, seed ${t.seed}, data ${trainSet.name} (${trainSet.count}) / ${data.test.name}`,
+  );
+  let progress: ReturnType<typeof progressReporter> | undefined;
+  const runs = compareActivations(
+    spec,
+    activations,
+    { train: trainSet, test: data.test, source: data.source },
+    {
+      ...t,
+      onBatchEnd: (e) => progress?.onBatchEnd?.(e),
+      onEpochEnd: (r) => progress?.onEpochEnd(r),
+    },
+    (activation) => {
+      log(`\n${activation}`);
+      progress = progressReporter(o, trainSet.count, t.epochs, log);
+    },
+  );
+  const header = ['activation', 'final test acc', 'best test acc (epoch)', 'train seconds'];
+  const rows = runs.map((r) => [
+    r.activation,
+    pct(r.finalTestAccuracy ?? undefined),
+    r.bestTestAccuracy === null ? '—' : `${pct(r.bestTestAccuracy)} (${r.bestEpoch})`,
+    r.seconds.toFixed(1),
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  log('');
+  for (const row of [header, ...rows])
+    log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+  const report = {
+    model: spec.name ?? 'model',
+    architecture: describeSpec(spec),
+    seed: t.seed,
+    optimizer: t.optimizer,
+    batchSize: t.batchSize,
+    epochs: t.epochs,
+    trainCount: trainSet.count,
+    testCount: data.test.count,
+    runs,
+  };
+  writeFileAtomic(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
+  const svg = await plotCurves(
+    runs.map((r) => ({ label: r.activation, history: r.history })),
+    `${spec.name ?? 'model'}: activations compared (seed ${t.seed})`,
+  );
+  writeFileAtomic(`${prefix}.svg`, svg);
+  if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
+  log(`\ncurves written to ${prefix}.json and ${prefix}.svg`);
 }
 
 function evaluateCommand(
@@ -402,23 +514,18 @@ export function buildProgram(): Command {
       )
       .option('--quick', "the 'mnist' package's 10k digits (8k train / 2k test), for quick runs");
 
-  dataOptions(
-    program
-      .command('train')
-      .description('train a model and report test accuracy')
-      .option(
-        '--model <preset|spec.json>',
-        `preset (${presetNames().join(', ')}) or a JSON spec file`,
-      )
-      .option('--recipe <name>', `a seed project's experiment (${Object.keys(RECIPES).join(', ')})`)
+  const trainingOptions = (cmd: Command): Command =>
+    dataOptions(cmd)
       .addOption(new Option('--optimizer <name>', 'optimizer').choices([...OPTIMIZERS]))
       .option(
         '--lr <rate>',
-        'learning rate (default 0.001 for adam, 0.01 for sgd)',
+        'learning rate (default 0.01 for sgd, 0.001 otherwise)',
         positiveNumber('--lr'),
       )
       .option('--momentum <m>', 'SGD momentum', nonNegativeNumber('--momentum'))
       .option('--nesterov', 'SGD with Nesterov momentum')
+      .option('--rho <rho>', 'RMSprop decay (default 0.99)', nonNegativeNumber('--rho'))
+      .option('--epsilon <eps>', 'ε of Adam / RMSprop / AdaGrad', positiveNumber('--epsilon'))
       .option('--weight-decay <wd>', 'L2 weight decay', nonNegativeNumber('--weight-decay'))
       .option('--epochs <n>', 'passes over the training set (default 5)', positiveInt('--epochs'))
       .option(
@@ -427,17 +534,51 @@ export function buildProgram(): Command {
         batchSize,
       )
       .addOption(new Option('--loss <name>', 'loss (default crossentropy)').choices([...LOSSES]))
-      .option('--seed <n>', 'seed for initialisation and shuffling (default 1)', seed)
+      .option('--seed <n>', 'seed for initialisation, shuffling and dropout (default 1)', seed)
       .option('--limit <n>', 'train on the first N training images only', positiveInt('--limit'))
       .option(
         '--test-every <n>',
         'evaluate the test set every N epochs (0 = only at the end)',
         nonNegativeInt('--test-every'),
       )
-      .option('--out <file>', 'write the trained model (.safetensors)')
       .option('--json', 'print one JSON summary on stdout')
-      .option('--no-progress', 'no progress bar'),
-  ).action(train);
+      .option('--no-progress', 'no progress bar');
+
+  trainingOptions(
+    program
+      .command('train')
+      .description('train a model and report test accuracy')
+      .option(
+        '--model <preset|spec.json>',
+        `preset (${presetNames().join(', ')}) or a JSON spec file`,
+      )
+      .option(
+        '--recipe <name>',
+        `a seed project's experiment (${Object.keys(RECIPES).join(', ')})`,
+      ),
+  )
+    .option('--out <file>', 'write the trained model (.safetensors)')
+    .option('--plot <file.svg>', 'write loss and accuracy curves as an SVG image')
+    .action(train);
+
+  trainingOptions(
+    program
+      .command('compare-activations')
+      .description(
+        'train one model per hidden activation from the same seed; table, JSON curves and an SVG plot',
+      )
+      .option('--model <preset|spec.json>', 'the architecture', 'mlp-256-128')
+      .option(
+        '--activations <list>',
+        `comma-separated (${HIDDEN_ACTIVATIONS.join(', ')})`,
+        'relu,elu,leaky_relu',
+      ),
+  )
+    .option(
+      '--out <prefix>',
+      'write PREFIX.json and PREFIX.svg (default compare-activations-MODEL)',
+    )
+    .action(compareCommand);
 
   dataOptions(
     program
@@ -476,10 +617,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    program.parse(argv, { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };

@@ -55,6 +55,131 @@ export interface Kernels {
   /** dinp = dout ⊙ (out > 0); `out` is the forward output (ReLU's derivative is readable from it). */
   relu_backward(dinp: number, dout: number, out: number, n: number): void;
 
+  leaky_relu_forward(out: number, inp: number, n: number, alpha: number): void;
+  leaky_relu_backward(dinp: number, dout: number, out: number, n: number, alpha: number): void;
+  elu_forward(out: number, inp: number, n: number, alpha: number): void;
+  elu_backward(dinp: number, dout: number, out: number, n: number, alpha: number): void;
+  sigmoid_forward(out: number, inp: number, n: number): void;
+  sigmoid_backward(dinp: number, dout: number, out: number, n: number): void;
+  tanh_forward(out: number, inp: number, n: number): void;
+  tanh_backward(dinp: number, dout: number, out: number, n: number): void;
+  /** out = inp ⊙ mask (dropout forward and backward; mask holds 0 or 1/(1−p)). */
+  dropout_apply(out: number, inp: number, mask: number, n: number): void;
+
+  // conv2d.ts — NHWC; cols (B·OH·OW, KH·KW·C)
+  conv2d_im2col(
+    cols: number,
+    inp: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    OH: number,
+    OW: number,
+  ): void;
+  /** dinp (B,H,W,C) = adjoint of im2col applied to dcols; overwrites dinp. */
+  conv2d_col2im(
+    dinp: number,
+    dcols: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    OH: number,
+    OW: number,
+  ): void;
+
+  /** Direct conv for one input channel and stride 1 (conv1 of MNIST nets); flags as GEMM. */
+  conv2d_direct_c1_forward(
+    out: number,
+    inp: number,
+    w: number,
+    bias: number,
+    B: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    pad: number,
+    OH: number,
+    OW: number,
+    flags: number,
+  ): void;
+  /** dw (KH, KW, 1, OC) = weight gradient of the direct conv; overwrites dw. */
+  conv2d_direct_c1_backward_weight(
+    dw: number,
+    inp: number,
+    dout: number,
+    B: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    pad: number,
+    OH: number,
+    OW: number,
+  ): void;
+
+  // pool.ts — NHWC, no padding
+  maxpool2d_forward(
+    out: number,
+    argmax: number,
+    inp: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    K: number,
+    stride: number,
+    OH: number,
+    OW: number,
+  ): void;
+  maxpool2d_backward(
+    dinp: number,
+    dout: number,
+    argmax: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+  ): void;
+  avgpool2d_forward(
+    out: number,
+    inp: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    K: number,
+    stride: number,
+    OH: number,
+    OW: number,
+  ): void;
+  avgpool2d_backward(
+    dinp: number,
+    dout: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    K: number,
+    stride: number,
+    OH: number,
+    OW: number,
+  ): void;
+
   // loss.ts
   /** Row-wise numerically stable softmax of logits (B×N) into probs (may alias logits). */
   softmax_forward(probs: number, logits: number, B: number, N: number): void;
@@ -112,6 +237,25 @@ export interface Kernels {
     eps: number,
     biasCorrection1: number,
     biasCorrection2: number,
+    weightDecay: number,
+  ): void;
+  rmsprop_step(
+    params: number,
+    grads: number,
+    sq: number,
+    n: number,
+    lr: number,
+    rho: number,
+    eps: number,
+    weightDecay: number,
+  ): void;
+  adagrad_step(
+    params: number,
+    grads: number,
+    sum: number,
+    n: number,
+    lr: number,
+    eps: number,
     weightDecay: number,
   ): void;
   /** 1 if any of the n floats is NaN or ±Inf, else 0. */

@@ -16,7 +16,7 @@
  */
 import { Engine } from '../engine/engine.js';
 import { Model, type TrainingMetadata } from '../nn/model.js';
-import { resolveSpec, type ModelSpec } from '../nn/spec.js';
+import { resolveSpec, type ModelSpec, type Shape } from '../nn/spec.js';
 
 export const MODEL_FORMAT = 'mnist-wasm';
 export const MODEL_VERSION = '1';
@@ -138,8 +138,7 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
   }
   const expected = new Map<string, number[]>();
   for (const l of layers) {
-    expected.set(`layers.${l.index}.weight`, [l.inputSize, l.units]);
-    if (l.bias) expected.set(`layers.${l.index}.bias`, [l.units]);
+    for (const p of l.params) expected.set(p.name, p.shape);
   }
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
@@ -202,7 +201,7 @@ export function applyWeights(model: Model, decoded: DecodedModel, source: string
   const same =
     JSON.stringify(resolveSpec(decoded.spec).map(({ index: _i, ...l }) => l)) ===
     JSON.stringify(model.layers.map(({ index: _i, ...l }) => l));
-  if (!same || decoded.spec.inputSize !== model.inputSize) {
+  if (!same) {
     throw new ModelFileError(
       `${source}: the file holds a different architecture (${describeSpec(decoded.spec)}) ` +
         `than the current model (${describeSpec(model.spec)})`,
@@ -225,5 +224,15 @@ export function modelFromBytes(bytes: Uint8Array, source: string, engine: Engine
 
 /** "784-256-128-10" style description. */
 export function describeSpec(spec: ModelSpec): string {
-  return [spec.inputSize, ...spec.layers.map((l) => l.units)].join('-');
+  const layers = resolveSpec(spec);
+  const size = (s: Shape): string =>
+    s.h === 1 && s.w === 1 ? String(s.c) : `${s.h}×${s.w}×${s.c}`;
+  const parts = [size(layers[0]!.inShape)];
+  for (const l of layers) {
+    if (l.type === 'dense') parts.push(String(l.outShape.c));
+    else if (l.type === 'conv2d') parts.push(`c${l.kernelSize}x${l.outShape.c}`);
+    else if (l.type === 'maxPool2d' || l.type === 'avgPool2d')
+      parts.push(`${l.type === 'maxPool2d' ? 'mp' : 'ap'}${l.kernelSize}`);
+  }
+  return parts.join('-');
 }

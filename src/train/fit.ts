@@ -7,7 +7,8 @@
  */
 import type { Dataset, DataSplit } from '../data/dataset.js';
 import { Rng } from '../engine/rng.js';
-import { type LossName, type Model, Workspace } from '../nn/model.js';
+import type { LossName, Model } from '../nn/model.js';
+import { Workspace } from '../nn/workspace.js';
 import { describeOptimizer, Optimizer, type OptimizerOptions } from './optimizer.js';
 
 export interface BatchEvent {
@@ -212,6 +213,7 @@ export function fit(
   const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
   const seed = options.seed ?? model.seed;
   const rng = new Rng(seed);
+  ws.dropoutRng = rng.fork();
   const order = new Int32Array(train.count);
   const batches = Math.ceil(train.count / batchSize);
   const history: EpochRecord[] = [];
@@ -239,7 +241,7 @@ export function fit(
       for (let offset = 0; offset < B; offset += chunk) {
         const n = Math.min(chunk, B - offset);
         loadBatch(ws, trainStaged, start + offset, n);
-        ws.forward(n);
+        ws.forward(n, true);
         const c = ws.loss(n, loss, true, 1 / B);
         ws.backward(n, offset > 0);
         r.lossSum += c.lossSum;

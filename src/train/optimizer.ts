@@ -4,8 +4,8 @@
  */
 import type { Model } from '../nn/model.js';
 
-export type OptimizerName = 'sgd' | 'adam';
-export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam'];
+export type OptimizerName = 'sgd' | 'adam' | 'rmsprop' | 'adagrad';
+export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'rmsprop', 'adagrad'];
 
 export interface OptimizerOptions {
   type: OptimizerName;
@@ -18,7 +18,9 @@ export interface OptimizerOptions {
   beta1?: number;
   /** Adam β2 (default 0.999). */
   beta2?: number;
-  /** Adam ε (default 1e-8 as PyTorch; Keras uses 1e-7). */
+  /** RMSprop decay ρ of the squared-gradient average (default 0.99 as PyTorch; Keras uses 0.9). */
+  rho?: number;
+  /** ε added to the denominator: Adam and RMSprop 1e-8, AdaGrad 1e-10 (PyTorch; Keras uses 1e-7). */
   epsilon?: number;
   /** L2 penalty added to the gradient (default 0). */
   weightDecay?: number;
@@ -26,6 +28,9 @@ export interface OptimizerOptions {
 
 /** Defaults: PyTorch's for Adam (β1 0.9, β2 0.999, ε 1e-8). */
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
+/** Defaults: PyTorch's RMSprop (ρ 0.99, ε 1e-8) and Adagrad (ε 1e-10). */
+export const RMSPROP_DEFAULTS = { rho: 0.99, epsilon: 1e-8 } as const;
+export const ADAGRAD_DEFAULTS = { epsilon: 1e-10 } as const;
 
 export function validateOptimizer(o: OptimizerOptions): void {
   if (!OPTIMIZERS.includes(o.type)) {
@@ -46,10 +51,14 @@ export function validateOptimizer(o: OptimizerOptions): void {
   check('momentum', o.momentum, (x) => x >= 0 && x < 1, 'in [0, 1)');
   check('beta1', o.beta1, (x) => x >= 0 && x < 1, 'in [0, 1)');
   check('beta2', o.beta2, (x) => x >= 0 && x < 1, 'in [0, 1)');
+  check('rho', o.rho, (x) => x >= 0 && x < 1, 'in [0, 1)');
   check('epsilon', o.epsilon, (x) => x > 0, 'a positive number');
   check('weight decay', o.weightDecay, (x) => x >= 0, '≥ 0');
   if (o.nesterov && !(o.momentum && o.momentum > 0)) {
     throw new RangeError('Nesterov momentum needs momentum > 0');
+  }
+  if (o.type !== 'sgd' && (o.momentum || o.nesterov)) {
+    throw new RangeError(`momentum and Nesterov apply to sgd only, not ${o.type}`);
   }
 }
 
@@ -91,35 +100,62 @@ export class Optimizer {
     const k = model.engine.kernels;
     const n = model.regionFloats;
     this.stepCount++;
-    if (o.type === 'sgd') {
-      k.sgd_step(
-        model.paramsPtr,
-        model.gradsPtr,
-        model.state1Ptr,
-        n,
-        o.learningRate,
-        o.momentum ?? 0,
-        o.nesterov ? 1 : 0,
-        o.weightDecay ?? 0,
-      );
-    } else {
-      const beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1;
-      const beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2;
-      const t = this.stepCount;
-      k.adam_step(
-        model.paramsPtr,
-        model.gradsPtr,
-        model.state1Ptr,
-        model.state2Ptr,
-        n,
-        o.learningRate,
-        beta1,
-        beta2,
-        o.epsilon ?? ADAM_DEFAULTS.epsilon,
-        1 - beta1 ** t,
-        1 - beta2 ** t,
-        o.weightDecay ?? 0,
-      );
+    switch (o.type) {
+      case 'sgd':
+        k.sgd_step(
+          model.paramsPtr,
+          model.gradsPtr,
+          model.state1Ptr,
+          n,
+          o.learningRate,
+          o.momentum ?? 0,
+          o.nesterov ? 1 : 0,
+          o.weightDecay ?? 0,
+        );
+        return;
+      case 'adam': {
+        const beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1;
+        const beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2;
+        const t = this.stepCount;
+        k.adam_step(
+          model.paramsPtr,
+          model.gradsPtr,
+          model.state1Ptr,
+          model.state2Ptr,
+          n,
+          o.learningRate,
+          beta1,
+          beta2,
+          o.epsilon ?? ADAM_DEFAULTS.epsilon,
+          1 - beta1 ** t,
+          1 - beta2 ** t,
+          o.weightDecay ?? 0,
+        );
+        return;
+      }
+      case 'rmsprop':
+        k.rmsprop_step(
+          model.paramsPtr,
+          model.gradsPtr,
+          model.state1Ptr,
+          n,
+          o.learningRate,
+          o.rho ?? RMSPROP_DEFAULTS.rho,
+          o.epsilon ?? RMSPROP_DEFAULTS.epsilon,
+          o.weightDecay ?? 0,
+        );
+        return;
+      case 'adagrad':
+        k.adagrad_step(
+          model.paramsPtr,
+          model.gradsPtr,
+          model.state1Ptr,
+          n,
+          o.learningRate,
+          o.epsilon ?? ADAGRAD_DEFAULTS.epsilon,
+          o.weightDecay ?? 0,
+        );
+        return;
     }
   }
 }

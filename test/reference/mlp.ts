@@ -4,10 +4,10 @@
  * Weights (in, out) row-major, as the engine stores them.
  */
 import type { LossName } from '../../src/nn/model.js';
-import type { ResolvedDense } from '../../src/nn/spec.js';
+import { shapeSize, type ResolvedLayer } from '../../src/nn/spec.js';
 
 export interface RefLayer {
-  layer: ResolvedDense;
+  layer: ResolvedLayer;
   w: Float64Array;
   b: Float64Array | null;
 }
@@ -22,8 +22,8 @@ export function refLossAndGrads(
 ): { loss: number; dw: Float64Array[]; db: (Float64Array | null)[] } {
   const acts: Float64Array[] = [x];
   for (const { layer, w, b } of layers) {
-    const K = layer.inputSize;
-    const N = layer.units;
+    const K = shapeSize(layer.inShape);
+    const N = layer.outShape.c;
     const inp = acts[acts.length - 1]!;
     const out = new Float64Array(B * N);
     for (let i = 0; i < B; i++) {
@@ -36,7 +36,7 @@ export function refLossAndGrads(
     acts.push(out);
   }
   const last = layers[layers.length - 1]!.layer;
-  const N = last.units;
+  const N = last.outShape.c;
   const out = acts[acts.length - 1]!;
   const dout = new Float64Array(B * N);
   let total = 0;
@@ -64,8 +64,8 @@ export function refLossAndGrads(
   let delta = dout;
   for (let l = layers.length - 1; l >= 0; l--) {
     const { layer, w, b } = layers[l]!;
-    const K = layer.inputSize;
-    const Nl = layer.units;
+    const K = shapeSize(layer.inShape);
+    const Nl = layer.outShape.c;
     const a = acts[l + 1]!;
     if (layer.activation === 'relu') delta = delta.map((d, i) => (a[i]! > 0 ? d : 0));
     const inp = acts[l]!;

@@ -1,0 +1,615 @@
+/**
+ * 2-D convolution pieces that are not a GEMM, NHWC throughout. With a weight W (KH, KW, C, OC)
+ * — a GEMM B-matrix of (KH·KW·C) × OC — and cols (B·OH·OW, KH·KW·C) whose row (b, oh, ow) is
+ * the input patch under output pixel (oh, ow) in (kh, kw, c) order, a conv layer is
+ *   forward:  out (B, OH, OW, OC) = cols · W + bias           → im2col, gemm_f32_nn (+ bias, ReLU)
+ *   dW (KH·KW·C, OC)             = colsᵀ · dout                → gemm_f32_tn
+ *   db (OC)                      = Σ over B·OH·OW rows of dout → dense_bias_backward
+ *   dcols (B·OH·OW, KH·KW·C)     = dout · Wᵀ                   → gemm_f32_nt
+ *   dinp (B, H, W, C)            = col2im(dcols)
+ * where OH = ⌊(H + 2·pad − KH)/stride⌋ + 1 (likewise OW) and the input is zero outside
+ * [0, H) × [0, W). The caller computes OH and OW and owns every buffer; nothing here allocates.
+ *
+ * Why both kernels move whole runs: in NHWC the KW·C floats of one kernel row are adjacent in
+ * the input *and* in a cols row, so for one (output pixel, kh) the valid kw range [kw0, kw1) is
+ * one contiguous copy (im2col) or add (col2im) of (kw1 − kw0)·C floats, 4 at a time, and the
+ * parts of the window over the zero padding are plain zero stores (im2col) or skipped (col2im).
+ *
+ * A single-channel first layer (C = 1, stride 1: LeNet's conv1) has direct kernels too,
+ * conv2d_direct_c1_forward and conv2d_direct_c1_backward_weight, which give the same bits as
+ * the im2col + GEMM route without materialising cols. Measured on LeNet's conv1 at batch 32
+ * (bench/conv.ts, best of interleaved samples): forward 0.44 ms vs 0.95 ms for im2col +
+ * gemm_f32_nn, dW 0.44 ms vs 0.39 ms for gemm_f32_tn on cols — which the direct forward never
+ * writes (im2col alone is 0.44 ms) — so a training step's conv1 takes ≈0.9 ms instead of ≈1.5.
+ * conv1's input gradient is never needed (its input is the image), so there is no direct dinp.
+ */
+import { GEMM_ACCUMULATE, GEMM_RELU } from './gemm';
+
+/** cols (B·OH·OW, KH·KW·C) = the input patches of inp (B, H, W, C); 0 over the padding. */
+export function conv2d_im2col(
+  cols: usize,
+  inp: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  C: i32,
+  KH: i32,
+  KW: i32,
+  stride: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  const pixBytes = (<usize>C) << 2;
+  const inRowBytes = <usize>W * pixBytes;
+  const imageBytes = <usize>H * inRowBytes;
+  const segBytes = <usize>KW * pixBytes; // one kernel row of a cols row
+  let dst = cols;
+  for (let b = 0; b < B; b++) {
+    const image = inp + <usize>b * imageBytes;
+    for (let oh = 0; oh < OH; oh++) {
+      const ih0 = oh * stride - pad;
+      // Kernel rows [kh0, kh1) fall inside the image; the others are all padding.
+      const kh0 = min(KH, max(0, -ih0));
+      const kh1 = max(kh0, min(KH, H - ih0));
+      const top = <usize>kh0 * segBytes;
+      const bottom = <usize>(KH - kh1) * segBytes;
+      for (let ow = 0; ow < OW; ow++) {
+        const iw0 = ow * stride - pad;
+        const kw0 = min(KW, max(0, -iw0));
+        const kw1 = max(kw0, min(KW, W - iw0));
+        const head = <usize>kw0 * pixBytes;
+        const body = <usize>(kw1 - kw0) * pixBytes;
+        const tail = segBytes - head - body;
+        if (top) zero_bytes(dst, top);
+        dst += top;
+        let src = image + <usize>(ih0 + kh0) * inRowBytes + <usize>(iw0 + kw0) * pixBytes;
+        for (let kh = kh0; kh < kh1; kh++) {
+          if (head) zero_bytes(dst, head);
+          copy_bytes(dst + head, src, body);
+          if (tail) zero_bytes(dst + head + body, tail);
+          dst += segBytes;
+          src += inRowBytes;
+        }
+        if (bottom) zero_bytes(dst, bottom);
+        dst += bottom;
+      }
+    }
+  }
+}
+
+/**
+ * dinp (B, H, W, C) = col2im(dcols), the adjoint of conv2d_im2col: every dcols entry is added to
+ * the input element it was copied from. Overwrites dinp (zeroes it first). Each dinp element's
+ * sum runs in a fixed order: cols rows (b, oh, ow) ascending, then kh, kw ascending.
+ */
+export function conv2d_col2im(
+  dinp: usize,
+  dcols: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  C: i32,
+  KH: i32,
+  KW: i32,
+  stride: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  const pixBytes = (<usize>C) << 2;
+  const inRowBytes = <usize>W * pixBytes;
+  const imageBytes = <usize>H * inRowBytes;
+  const segBytes = <usize>KW * pixBytes;
+  zero_bytes(dinp, <usize>B * imageBytes);
+  const rowBytes = <usize>KH * segBytes; // one cols row
+  let src = dcols;
+  for (let b = 0; b < B; b++) {
+    const image = dinp + <usize>b * imageBytes;
+    for (let oh = 0; oh < OH; oh++) {
+      const ih0 = oh * stride - pad;
+      const kh0 = min(KH, max(0, -ih0));
+      const kh1 = max(kh0, min(KH, H - ih0));
+      for (let ow = 0; ow < OW; ow++) {
+        const iw0 = ow * stride - pad;
+        const kw0 = min(KW, max(0, -iw0));
+        const kw1 = max(kw0, min(KW, W - iw0));
+        const body = <usize>(kw1 - kw0) * pixBytes;
+        if (body) {
+          let d = image + <usize>(ih0 + kh0) * inRowBytes + <usize>(iw0 + kw0) * pixBytes;
+          let s = src + <usize>kh0 * segBytes + <usize>kw0 * pixBytes;
+          for (let kh = kh0; kh < kh1; kh++) {
+            add_bytes(d, s, body);
+            d += inRowBytes;
+            s += segBytes;
+          }
+        }
+        src += rowBytes;
+      }
+    }
+  }
+}
+
+/**
+ * Direct convolution of a single-channel input (C = 1) with stride 1, for a network's first
+ * layer: out (B, OH, OW, OC) = conv(inp (B, H, W, 1), w (KH, KW, 1, OC)) (+ old out when
+ * GEMM_ACCUMULATE) (+ bias when bias ≠ 0) (ReLU when GEMM_RELU) — the result of conv2d_im2col +
+ * gemm_f32_nn, bit for bit when the weights are finite, without writing cols (B·OH·OW·KH·KW
+ * floats: 2.5 MB for LeNet's conv1 at batch 32, which im2col must write and the GEMM read back).
+ */
+export function conv2d_direct_c1_forward(
+  out: usize,
+  inp: usize,
+  w: usize,
+  bias: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  OC: i32,
+  KH: i32,
+  KW: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+  flags: i32,
+): void {
+  const inRowBytes = (<usize>W) << 2;
+  const imageBytes = <usize>H * inRowBytes;
+  const outPixBytes = (<usize>OC) << 2;
+  let outRow = out;
+  for (let b = 0; b < B; b++) {
+    const image = inp + <usize>b * imageBytes;
+    for (let oh = 0; oh < OH; oh++) {
+      const ih0 = oh - pad;
+      const kh0 = min(KH, max(0, -ih0));
+      const kh1 = max(kh0, min(KH, H - ih0));
+      const src = image + <usize>(ih0 + kh0) * inRowBytes;
+      for (let o0 = 0; o0 < OC; o0 += 6) {
+        const n = min(6, OC - o0);
+        const wp = w + <usize>(kh0 * KW * OC + o0) * 4;
+        const bp = bias ? bias + ((<usize>o0) << 2) : 0;
+        for (let ow0 = 0; ow0 < OW; ow0 += 4) {
+          const dst = outRow + <usize>ow0 * outPixBytes + ((<usize>o0) << 2);
+          direct_c1_tile(
+            dst,
+            outPixBytes,
+            src,
+            ow0 - pad,
+            W,
+            wp,
+            OC,
+            kh1 - kh0,
+            KW,
+            n,
+            min(4, OW - ow0),
+            bp,
+            flags,
+          );
+        }
+      }
+      outRow += <usize>OW * outPixBytes;
+    }
+  }
+}
+
+/**
+ * 4 output pixels (lanes) × n ≤ 6 output channels (accumulators) of conv2d_direct_c1_forward.
+ * Per tap: one load of 4 adjacent input pixels, n broadcast weights, n mul + add: 8 vector
+ * registers, so nothing spills. Channels j ≥ n reuse channel n − 1's weights (in bounds) and are
+ * not stored. The taps run in (kh, kw) order — the GEMM's k order — skipping only kernel rows
+ * wholly in the padding: they would add 0 · w = ±0, and adding ±0 changes no bits of a sum that
+ * starts at +0 (it can never become −0); lanes over the left or right padding load 0, as
+ * im2col's zeros would. Then each pixel's channels are
+ * regrouped (a 4×4 transpose for channels 0..3, pairs for 4..5) and finished like the GEMM.
+ *   dst: out at (pixel 0, channel 0)  src: inp at (first valid kernel row, column 0)
+ *   col0: input column of lane 0 at kw = 0  wp: w at (first valid kernel row, kw = 0, channel 0)
+ */
+function direct_c1_tile(
+  dst: usize,
+  outPixBytes: usize,
+  src: usize,
+  col0: i32,
+  W: i32,
+  wp: usize,
+  OC: i32,
+  rows: i32,
+  KW: i32,
+  n: i32,
+  pixels: i32,
+  bias: usize,
+  flags: i32,
+): void {
+  const tapBytes = (<usize>OC) << 2;
+  const w1 = (<usize>min(1, n - 1)) << 2;
+  const w2 = (<usize>min(2, n - 1)) << 2;
+  const w3 = (<usize>min(3, n - 1)) << 2;
+  const w4 = (<usize>min(4, n - 1)) << 2;
+  const w5 = (<usize>min(5, n - 1)) << 2;
+  // Taps kw in [fast0, fast1) read 4 in-bounds pixels with one plain load.
+  const fast0 = min(KW, max(0, -col0));
+  const fast1 = max(fast0, min(KW, W - 3 - col0));
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0);
+  let a5 = f32x4.splat(0);
+  const rowBytes = (<usize>W) << 2;
+  if (fast0 == 0 && fast1 == KW) {
+    // Interior tile (5 of LeNet conv1's 7 per row): no per-tap bounds test. A test inside this
+    // loop, even a well-predicted one, measured ≈40% slower for the whole kernel.
+    let row = src + ((<usize>col0) << 2);
+    for (let r = 0; r < rows; r++) {
+      let p = row;
+      const end = row + ((<usize>KW) << 2);
+      while (p < end) {
+        const x = v128.load(p);
+        a0 = f32x4.add(a0, f32x4.mul(x, v128.load32_splat(wp)));
+        a1 = f32x4.add(a1, f32x4.mul(x, v128.load32_splat(wp + w1)));
+        a2 = f32x4.add(a2, f32x4.mul(x, v128.load32_splat(wp + w2)));
+        a3 = f32x4.add(a3, f32x4.mul(x, v128.load32_splat(wp + w3)));
+        a4 = f32x4.add(a4, f32x4.mul(x, v128.load32_splat(wp + w4)));
+        a5 = f32x4.add(a5, f32x4.mul(x, v128.load32_splat(wp + w5)));
+        wp += tapBytes;
+        p += 4;
+      }
+      row += rowBytes;
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const row = src + <usize>r * rowBytes;
+      for (let kw = 0; kw < KW; kw++) {
+        const col = col0 + kw;
+        const x =
+          kw >= fast0 && kw < fast1
+            ? v128.load(row + ((<usize>col) << 2))
+            : load_row_masked(row, col, W);
+        a0 = f32x4.add(a0, f32x4.mul(x, v128.load32_splat(wp)));
+        a1 = f32x4.add(a1, f32x4.mul(x, v128.load32_splat(wp + w1)));
+        a2 = f32x4.add(a2, f32x4.mul(x, v128.load32_splat(wp + w2)));
+        a3 = f32x4.add(a3, f32x4.mul(x, v128.load32_splat(wp + w3)));
+        a4 = f32x4.add(a4, f32x4.mul(x, v128.load32_splat(wp + w4)));
+        a5 = f32x4.add(a5, f32x4.mul(x, v128.load32_splat(wp + w5)));
+        wp += tapBytes;
+      }
+    }
+  }
+  // Pixel p's channels 0..3 = lane p of a0..a3 (a 4×4 transpose); channels 4, 5 = lane p of a4, a5.
+  const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+  const q0 = v128.shuffle<f32>(t0, t2, 0, 1, 4, 5);
+  const q1 = v128.shuffle<f32>(t0, t2, 2, 3, 6, 7);
+  const q2 = v128.shuffle<f32>(t1, t3, 0, 1, 4, 5);
+  const q3 = v128.shuffle<f32>(t1, t3, 2, 3, 6, 7);
+  const p01 = v128.shuffle<f32>(a4, a5, 0, 4, 1, 5); // [p0c4 p0c5 p1c4 p1c5]
+  const p23 = v128.shuffle<f32>(a4, a5, 2, 6, 3, 7);
+  const fl = flags | (bias ? HAS_BIAS : 0);
+  if (n == 6 && OC == 6 && pixels == 4) {
+    // OC = 6 (LeNet's conv1): the tile's 4 × 6 outputs are 24 adjacent floats, 6 full vectors,
+    // so the epilogue is 6 loads/stores instead of 8 partial ones (it was ⅓ of the kernel's time).
+    // The bias pattern c0..c5 repeats every 3 vectors.
+    let bv0 = f32x4.splat(0);
+    let bv1 = f32x4.splat(0);
+    let bv2 = f32x4.splat(0);
+    if (bias) {
+      const lo = v128.load(bias);
+      const hi = v128.load64_zero(bias + 16);
+      bv0 = lo;
+      bv1 = v128.shuffle<f32>(hi, lo, 0, 1, 4, 5);
+      bv2 = v128.shuffle<f32>(lo, hi, 2, 3, 4, 5);
+    }
+    finish(dst, q0, bv0, fl, 4);
+    finish(dst + 16, v128.shuffle<f32>(p01, q1, 0, 1, 4, 5), bv1, fl, 4);
+    finish(dst + 32, v128.shuffle<f32>(q1, p01, 2, 3, 6, 7), bv2, fl, 4);
+    finish(dst + 48, q2, bv0, fl, 4);
+    finish(dst + 64, v128.shuffle<f32>(p23, q3, 0, 1, 4, 5), bv1, fl, 4);
+    finish(dst + 80, v128.shuffle<f32>(q3, p23, 2, 3, 6, 7), bv2, fl, 4);
+    return;
+  }
+  const lo = min(n, 4);
+  const hi = n - lo;
+  const bLo = bias ? load_floats(bias, lo) : f32x4.splat(0);
+  const bHi = bias && hi ? load_floats(bias + 16, hi) : f32x4.splat(0);
+  let p = dst;
+  finish(p, q0, bLo, fl, lo);
+  finish(p + 16, p01, bHi, fl, hi);
+  if (pixels > 1) {
+    p += outPixBytes;
+    finish(p, q1, bLo, fl, lo);
+    finish(p + 16, v128.shuffle<f32>(p01, p01, 2, 3, 2, 3), bHi, fl, hi);
+  }
+  if (pixels > 2) {
+    p += outPixBytes;
+    finish(p, q2, bLo, fl, lo);
+    finish(p + 16, p23, bHi, fl, hi);
+  }
+  if (pixels > 3) {
+    p += outPixBytes;
+    finish(p, q3, bLo, fl, lo);
+    finish(p + 16, v128.shuffle<f32>(p23, p23, 2, 3, 2, 3), bHi, fl, hi);
+  }
+}
+
+/**
+ * Weight gradient of conv2d_direct_c1_forward: dw (KH, KW, 1, OC) = colsᵀ · dout, computed from
+ * inp (B, H, W, 1) and dout (B, OH, OW, OC) without cols. Overwrites dw. Every dw element is one
+ * lane summed over the output pixels (b, oh, ow) in ascending order from +0 — the k order of
+ * gemm_f32_tn — so the bits equal conv2d_im2col + gemm_f32_tn when dout is finite (taps over
+ * the padding are skipped: they would add 0 · dout = ±0 to a sum that is never −0).
+ */
+export function conv2d_direct_c1_backward_weight(
+  dw: usize,
+  inp: usize,
+  dout: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  OC: i32,
+  KH: i32,
+  KW: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  zero_bytes(dw, (<usize>(KH * KW * OC)) << 2);
+  const imageBytes = <usize>H * ((<usize>W) << 2);
+  const doutImageBytes = (<usize>(OH * OW * OC)) << 2;
+  // Image by image, so one image's dout (OH·OW·OC floats: 18.4 KiB for conv1) stays in L1
+  // across the KH·⌈KW/5⌉·⌈OC/8⌉ passes over it. The accumulators go back to dw between images:
+  // an exact f32 store and reload, so every element's sum is still one sequential chain.
+  for (let b = 0; b < B; b++) {
+    const image = inp + <usize>b * imageBytes;
+    const doutImage = dout + <usize>b * doutImageBytes;
+    for (let kh = 0; kh < KH; kh++) {
+      // Output rows whose input row oh − pad + kh lies inside the image.
+      const oh0 = min(OH, max(0, pad - kh));
+      const oh1 = max(oh0, min(OH, H + pad - kh));
+      for (let kw0 = 0; kw0 < KW; kw0 += 5) {
+        for (let o0 = 0; o0 < OC; o0 += 8) {
+          direct_c1_dw_tile(
+            dw + ((<usize>((kh * KW + kw0) * OC + o0)) << 2),
+            image,
+            doutImage + ((<usize>o0) << 2),
+            oh0,
+            oh1,
+            kh - pad,
+            kw0 - pad,
+            W,
+            OC,
+            OW,
+            min(5, KW - kw0),
+            min(8, OC - o0),
+          );
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dw[kh, kw0 + j, o0 + c] for j < nk ≤ 5, c < n ≤ 8 over output rows [oh0, oh1) of one image:
+ * 10 accumulators (5 taps × 2 vectors of 4 channels) + 2 dout vectors + 1 broadcast input
+ * pixel = 13 vector registers. Per output pixel: dout[pixel, o0..o0+7] (two loads), then per
+ * tap the input pixel broadcast and multiplied in. Taps j ≥ nk reuse tap nk − 1's pixel and
+ * are not stored; lanes c ≥ n load 0.
+ *   dwp: dw at (kh, kw0, o0)  image: inp of this image  dp0: dout of this image at channel o0
+ *   dih: input row minus output row (kh − pad)  diw: input column of tap 0 minus output column
+ */
+function direct_c1_dw_tile(
+  dwp: usize,
+  image: usize,
+  dp0: usize,
+  oh0: i32,
+  oh1: i32,
+  dih: i32,
+  diw: i32,
+  W: i32,
+  OC: i32,
+  OW: i32,
+  nk: i32,
+  n: i32,
+): void {
+  const tapBytes = (<usize>OC) << 2;
+  const lo = min(n, 4);
+  const hi = n - lo;
+  const j1 = min(1, nk - 1);
+  const j2 = min(2, nk - 1);
+  const j3 = min(3, nk - 1);
+  const j4 = min(4, nk - 1);
+  let a0 = load_floats(dwp, lo);
+  let a1 = load_floats(dwp + <usize>j1 * tapBytes, lo);
+  let a2 = load_floats(dwp + <usize>j2 * tapBytes, lo);
+  let a3 = load_floats(dwp + <usize>j3 * tapBytes, lo);
+  let a4 = load_floats(dwp + <usize>j4 * tapBytes, lo);
+  let b0 = hi ? load_floats(dwp + 16, hi) : f32x4.splat(0);
+  let b1 = hi ? load_floats(dwp + <usize>j1 * tapBytes + 16, hi) : f32x4.splat(0);
+  let b2 = hi ? load_floats(dwp + <usize>j2 * tapBytes + 16, hi) : f32x4.splat(0);
+  let b3 = hi ? load_floats(dwp + <usize>j3 * tapBytes + 16, hi) : f32x4.splat(0);
+  let b4 = hi ? load_floats(dwp + <usize>j4 * tapBytes + 16, hi) : f32x4.splat(0);
+  const x1 = (<usize>j1) << 2;
+  const x2 = (<usize>j2) << 2;
+  const x3 = (<usize>j3) << 2;
+  const x4 = (<usize>j4) << 2;
+  // Output columns [ow0, ow1) have all nk taps inside the image: no per-tap test there.
+  const ow0 = min(OW, max(0, -diw));
+  const ow1 = max(ow0, min(OW, W - nk + 1 - diw));
+  const pixBytes = (<usize>OC) << 2;
+  for (let oh = oh0; oh < oh1; oh++) {
+    const row = image + ((<usize>((oh + dih) * W)) << 2);
+    const dRow = dp0 + <usize>(oh * OW) * pixBytes;
+    // Three column ranges — left edge, interior, right edge — so the interior loop (all but
+    // pad columns per side) has no bounds tests. The edges go through the tested path.
+    for (let ow = 0; ow < OW;) {
+      const interior = ow >= ow0 && ow < ow1;
+      const end = interior ? ow1 : ow < ow0 ? ow0 : OW;
+      let dp = dRow + <usize>ow * pixBytes;
+      let xp = row + ((<usize>(ow + diw)) << 2); // may point before the row at the left edge
+      if (interior) {
+        const dEnd = dRow + <usize>end * pixBytes;
+        while (dp < dEnd) {
+          const dl = load_floats(dp, lo);
+          // OC = 6 (LeNet's conv1): the upper half is 2 floats, one 64-bit load.
+          const dh = hi == 2 ? v128.load64_zero(dp, 16) : load_floats(dp + 16, hi);
+          let x = v128.load32_splat(xp);
+          a0 = f32x4.add(a0, f32x4.mul(x, dl));
+          b0 = f32x4.add(b0, f32x4.mul(x, dh));
+          x = v128.load32_splat(xp + x1);
+          a1 = f32x4.add(a1, f32x4.mul(x, dl));
+          b1 = f32x4.add(b1, f32x4.mul(x, dh));
+          x = v128.load32_splat(xp + x2);
+          a2 = f32x4.add(a2, f32x4.mul(x, dl));
+          b2 = f32x4.add(b2, f32x4.mul(x, dh));
+          x = v128.load32_splat(xp + x3);
+          a3 = f32x4.add(a3, f32x4.mul(x, dl));
+          b3 = f32x4.add(b3, f32x4.mul(x, dh));
+          x = v128.load32_splat(xp + x4);
+          a4 = f32x4.add(a4, f32x4.mul(x, dl));
+          b4 = f32x4.add(b4, f32x4.mul(x, dh));
+          dp += pixBytes;
+          xp += 4;
+        }
+      } else {
+        for (let o = ow; o < end; o++) {
+          const dl = load_floats(dp, lo);
+          const dh = hi ? load_floats(dp + 16, hi) : f32x4.splat(0);
+          // Only the taps inside the image contribute.
+          const iw = o + diw;
+          if (<u32>iw < <u32>W) {
+            const x = v128.load32_splat(xp);
+            a0 = f32x4.add(a0, f32x4.mul(x, dl));
+            b0 = f32x4.add(b0, f32x4.mul(x, dh));
+          }
+          if (<u32>(iw + j1) < <u32>W) {
+            const x = v128.load32_splat(xp + x1);
+            a1 = f32x4.add(a1, f32x4.mul(x, dl));
+            b1 = f32x4.add(b1, f32x4.mul(x, dh));
+          }
+          if (<u32>(iw + j2) < <u32>W) {
+            const x = v128.load32_splat(xp + x2);
+            a2 = f32x4.add(a2, f32x4.mul(x, dl));
+            b2 = f32x4.add(b2, f32x4.mul(x, dh));
+          }
+          if (<u32>(iw + j3) < <u32>W) {
+            const x = v128.load32_splat(xp + x3);
+            a3 = f32x4.add(a3, f32x4.mul(x, dl));
+            b3 = f32x4.add(b3, f32x4.mul(x, dh));
+          }
+          if (<u32>(iw + j4) < <u32>W) {
+            const x = v128.load32_splat(xp + x4);
+            a4 = f32x4.add(a4, f32x4.mul(x, dl));
+            b4 = f32x4.add(b4, f32x4.mul(x, dh));
+          }
+          dp += pixBytes;
+          xp += 4;
+        }
+      }
+      ow = end;
+    }
+  }
+  const zero = f32x4.splat(0);
+  finish(dwp, a0, zero, 0, lo);
+  finish(dwp + 16, b0, zero, 0, hi);
+  if (nk > 1) {
+    finish(dwp + <usize>j1 * tapBytes, a1, zero, 0, lo);
+    finish(dwp + <usize>j1 * tapBytes + 16, b1, zero, 0, hi);
+  }
+  if (nk > 2) {
+    finish(dwp + <usize>j2 * tapBytes, a2, zero, 0, lo);
+    finish(dwp + <usize>j2 * tapBytes + 16, b2, zero, 0, hi);
+  }
+  if (nk > 3) {
+    finish(dwp + <usize>j3 * tapBytes, a3, zero, 0, lo);
+    finish(dwp + <usize>j3 * tapBytes + 16, b3, zero, 0, hi);
+  }
+  if (nk > 4) {
+    finish(dwp + <usize>j4 * tapBytes, a4, zero, 0, lo);
+    finish(dwp + <usize>j4 * tapBytes + 16, b4, zero, 0, hi);
+  }
+}
+
+/** Internal flag of finish: add the bias vector. */
+const HAS_BIAS: i32 = 4;
+
+/**
+ * The GEMM epilogue on the first n (0..4) lanes of v, stored at p: (+ old p) (+ bias) (ReLU as
+ * pmax(x, 0), which keeps NaN), in gemm.ts's order so the bits match.
+ */
+function finish(p: usize, v: v128, biasV: v128, flags: i32, n: i32): void {
+  if (n <= 0) return;
+  if (flags & GEMM_ACCUMULATE) v = f32x4.add(v, load_floats(p, n));
+  if (flags & HAS_BIAS) v = f32x4.add(v, biasV);
+  if (flags & GEMM_RELU) v = f32x4.pmax(v, f32x4.splat(0));
+  if (n >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  v128.store32_lane(p, v, 0);
+  if (n > 1) v128.store32_lane(p, v, 1, 4);
+  if (n > 2) v128.store32_lane(p, v, 2, 8);
+}
+
+/** The first n (1..4) floats at p, zero-filled to a vector, reading nothing past them. */
+function load_floats(p: usize, n: i32): v128 {
+  if (n >= 4) return v128.load(p);
+  let v = v128.load32_zero(p);
+  if (n > 1) v = v128.load32_lane(p, v, 1, 4);
+  if (n > 2) v = v128.load32_lane(p, v, 2, 8);
+  return v;
+}
+
+/** Input pixels col..col+3 of the row at `row` as a vector, 0 where a column is outside [0, W). */
+function load_row_masked(row: usize, col: i32, W: i32): v128 {
+  const p = row + <usize>(col << 2); // before the row when col < 0: only in-bounds lanes are read
+  let x = f32x4.splat(0);
+  if (<u32>col < <u32>W) x = v128.load32_lane(p, x, 0);
+  if (<u32>(col + 1) < <u32>W) x = v128.load32_lane(p, x, 1, 4);
+  if (<u32>(col + 2) < <u32>W) x = v128.load32_lane(p, x, 2, 8);
+  if (<u32>(col + 3) < <u32>W) x = v128.load32_lane(p, x, 3, 12);
+  return x;
+}
+
+/** n bytes (a multiple of 4) of zeros at dst. */
+function zero_bytes(dst: usize, n: usize): void {
+  const end = dst + n;
+  const zero = f32x4.splat(0);
+  while (dst + 16 <= end) {
+    v128.store(dst, zero);
+    dst += 16;
+  }
+  while (dst < end) {
+    store<f32>(dst, 0);
+    dst += 4;
+  }
+}
+
+/**
+ * Copy n bytes (a multiple of 4) from src to dst (not overlapping). When n ≥ 16 and not a
+ * multiple of 16, the last vector is the 16 bytes ending at n: it rewrites a few bytes already
+ * copied (the same values) instead of running a scalar tail (KW·C = 5 or 30 floats in LeNet).
+ */
+function copy_bytes(dst: usize, src: usize, n: usize): void {
+  if (n >= 16) {
+    const last = n - 16;
+    for (let o: usize = 0; o < last; o += 16) v128.store(dst + o, v128.load(src + o));
+    v128.store(dst + last, v128.load(src + last));
+  } else {
+    for (let o: usize = 0; o < n; o += 4) store<f32>(dst + o, load<f32>(src + o));
+  }
+}
+
+/** dst[i] += src[i] over n bytes (a multiple of 4) of floats. */
+function add_bytes(dst: usize, src: usize, n: usize): void {
+  const end = dst + n;
+  while (dst + 16 <= end) {
+    v128.store(dst, f32x4.add(v128.load(dst), v128.load(src)));
+    dst += 16;
+    src += 16;
+  }
+  while (dst < end) {
+    store<f32>(dst, load<f32>(dst) + load<f32>(src));
+    dst += 4;
+    src += 4;
+  }
+}

@@ -1,0 +1,501 @@
+/**
+ * The buffers for running a model on up to `batchCapacity` samples, and the per-layer sequence of
+ * kernel calls for forward and backward passes. Reserved in the model's arena after its persistent
+ * regions, in one growth; creating a workspace releases any previous run's buffers.
+ *
+ * Per layer i (all (cap, …) NHWC, f32 unless noted):
+ *   out[i]    the layer's output after its activation (probabilities after a softmax loss)
+ *   delta[i]  d loss / d out[i], turned in place into d loss / d pre-activation
+ *   cols[i]   conv2d: im2col patches (cap·OH·OW, KH·KW·C), kept from forward for the weight gradient;
+ *             a one-channel, stride-1 conv (conv1 of MNIST nets) runs direct kernels instead, which
+ *             measured ≈1.6× faster per step than im2col + GEMM (bench/conv.ts) and need no cols
+ *   dw[i]     direct conv: its weight gradient, when it must be added to an accumulating gradient
+ *   argmax[i] maxPool2d: i32 index of each window's maximum
+ *   mask[i]   dropout: 0 or 1/(1 − rate), drawn from the run's PRNG each training step
+ * A flatten layer aliases its input's buffers (NHWC is already flat). One `dcols` scratch serves
+ * every conv layer's input gradient, one GEMM scratch every GEMM.
+ */
+import { ALIGN, formatBytes } from '../engine/engine.js';
+import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../engine/kernels.js';
+import type { Rng } from '../engine/rng.js';
+import { FLOAT_BYTES, type LossName, type Model } from './model.js';
+import { shapeSize, type Activation, type ResolvedLayer } from './spec.js';
+
+interface LayerBuffers {
+  out: number;
+  delta: number;
+  cols: number;
+  argmax: number;
+  mask: number;
+  dw: number;
+}
+
+/** Convolutions with one input channel and stride 1 (conv1 of MNIST nets) use the direct kernels. */
+const isDirectConv = (l: ResolvedLayer): boolean =>
+  l.type === 'conv2d' && l.inShape.c === 1 && l.stride === 1;
+
+/** Byte size of each buffer a layer needs at `cap` samples (0 = none). */
+function layerBytes(
+  l: ResolvedLayer,
+  cap: number,
+): { out: number; cols: number; argmax: number; mask: number; dw: number } {
+  const outBytes = cap * shapeSize(l.outShape) * FLOAT_BYTES;
+  const positions = cap * l.outShape.h * l.outShape.w;
+  const direct = isDirectConv(l);
+  const kernelArea = l.kernelSize * l.kernelSize;
+  return {
+    out: l.type === 'flatten' ? 0 : outBytes,
+    cols: l.type === 'conv2d' && !direct ? positions * kernelArea * l.inShape.c * FLOAT_BYTES : 0,
+    dw: direct ? kernelArea * l.outShape.c * FLOAT_BYTES : 0,
+    argmax: l.type === 'maxPool2d' ? outBytes : 0,
+    mask: l.type === 'dropout' ? outBytes : 0,
+  };
+}
+
+/** (M, N, K) of every GEMM a step runs, for scratch sizing. */
+function gemmShapes(l: ResolvedLayer, cap: number): [number, number, number][] {
+  if (l.type === 'dense') {
+    const K = shapeSize(l.inShape);
+    const N = l.outShape.c;
+    return [
+      [cap, N, K],
+      [K, N, cap],
+      [cap, K, N],
+    ];
+  }
+  if (l.type === 'conv2d') {
+    const rows = cap * l.outShape.h * l.outShape.w;
+    const K = l.kernelSize * l.kernelSize * l.inShape.c;
+    const N = l.outShape.c;
+    return [
+      [rows, N, K],
+      [K, N, rows],
+      [rows, K, N],
+    ];
+  }
+  return [];
+}
+
+/** Bytes a workspace of `cap` samples needs, for clear out-of-memory messages. */
+export function workspaceBytes(model: Model, cap: number): number {
+  let bytes = cap * model.inputSize * FLOAT_BYTES + 2 * cap * 4;
+  let dcols = 0;
+  let scratch = 0;
+  for (const l of model.layers) {
+    const b = layerBytes(l, cap);
+    bytes += 2 * b.out + b.cols + b.argmax + b.mask + b.dw + 6 * ALIGN;
+    dcols = Math.max(dcols, b.cols);
+    for (const [M, N, K] of gemmShapes(l, cap))
+      scratch = Math.max(scratch, model.engine.kernels.gemm_scratch_floats(M, N, K));
+  }
+  return bytes + dcols + scratch * FLOAT_BYTES + 4 * ALIGN;
+}
+
+function activationForward(
+  k: Kernels,
+  act: Activation,
+  alpha: number,
+  ptr: number,
+  n: number,
+): void {
+  switch (act) {
+    case 'relu':
+      return k.relu_forward(ptr, ptr, n);
+    case 'leaky_relu':
+      return k.leaky_relu_forward(ptr, ptr, n, alpha);
+    case 'elu':
+      return k.elu_forward(ptr, ptr, n, alpha);
+    case 'sigmoid':
+      return k.sigmoid_forward(ptr, ptr, n);
+    case 'tanh':
+      return k.tanh_forward(ptr, ptr, n);
+    case 'linear':
+    case 'softmax': // applied by the loss (or predict), fused with cross-entropy
+      return;
+  }
+}
+
+function activationBackward(
+  k: Kernels,
+  act: Activation,
+  alpha: number,
+  delta: number,
+  out: number,
+  n: number,
+): void {
+  switch (act) {
+    case 'relu':
+      return k.relu_backward(delta, delta, out, n);
+    case 'leaky_relu':
+      return k.leaky_relu_backward(delta, delta, out, n, alpha);
+    case 'elu':
+      return k.elu_backward(delta, delta, out, n, alpha);
+    case 'sigmoid':
+      return k.sigmoid_backward(delta, delta, out, n);
+    case 'tanh':
+      return k.tanh_backward(delta, delta, out, n);
+    case 'linear':
+    case 'softmax': // the loss already produced d loss / d logits
+      return;
+  }
+}
+
+export class Workspace {
+  readonly model: Model;
+  readonly batchCapacity: number;
+  /** (cap, inputSize) f32 */
+  readonly inputPtr: number;
+  /** (cap) i32 class labels */
+  readonly labelsPtr: number;
+  /** (cap) i32 argmax predictions */
+  readonly predictionsPtr: number;
+  readonly buffers: readonly LayerBuffers[];
+  /** Does layer i need d loss / d input? Only when some earlier layer has parameters. */
+  readonly needsInputGrad: readonly boolean[];
+  readonly dcolsPtr: number;
+  readonly scratchPtr: number;
+  /** Draws dropout masks in training passes; set by `fit` from the run's seed. */
+  dropoutRng: Rng | undefined;
+
+  constructor(model: Model, batchCapacity: number) {
+    if (!Number.isInteger(batchCapacity) || batchCapacity < 1) {
+      throw new RangeError(`batch size must be a positive integer, got ${batchCapacity}`);
+    }
+    this.model = model;
+    this.batchCapacity = batchCapacity;
+    const engine = model.engine;
+    engine.release(model.persistentMark);
+    const need = workspaceBytes(model, batchCapacity);
+    engine.ensure(
+      engine.mark() + need,
+      `batch size ${batchCapacity} for ${model.name} (${formatBytes(need)} of activations)`,
+    );
+    const what = `batch size ${batchCapacity}`;
+    const reserve = (bytes: number): number => (bytes > 0 ? engine.reserve(bytes, what) : 0);
+    this.inputPtr = reserve(batchCapacity * model.inputSize * FLOAT_BYTES);
+    this.labelsPtr = reserve(batchCapacity * 4);
+    this.predictionsPtr = reserve(batchCapacity * 4);
+    const buffers: LayerBuffers[] = [];
+    const needsInputGrad: boolean[] = [];
+    let paramsBefore = false;
+    let dcols = 0;
+    let scratch = 0;
+    for (const l of model.layers) {
+      const b = layerBytes(l, batchCapacity);
+      const prev = buffers[l.index - 1];
+      buffers.push(
+        l.type === 'flatten'
+          ? {
+              out: prev ? prev.out : this.inputPtr,
+              delta: prev ? prev.delta : 0,
+              cols: 0,
+              argmax: 0,
+              mask: 0,
+              dw: 0,
+            }
+          : {
+              out: reserve(b.out),
+              delta: reserve(b.out),
+              cols: reserve(b.cols),
+              argmax: reserve(b.argmax),
+              mask: reserve(b.mask),
+              dw: reserve(b.dw),
+            },
+      );
+      needsInputGrad.push(paramsBefore);
+      paramsBefore ||= l.parameterCount > 0;
+      dcols = Math.max(dcols, b.cols);
+      for (const [M, N, K] of gemmShapes(l, batchCapacity))
+        scratch = Math.max(scratch, engine.kernels.gemm_scratch_floats(M, N, K));
+    }
+    this.buffers = buffers;
+    this.needsInputGrad = needsInputGrad;
+    this.dcolsPtr = reserve(dcols);
+    this.scratchPtr = reserve(scratch * FLOAT_BYTES);
+  }
+
+  /** Final layer output (cap, outputSize): probabilities for softmax/crossentropy models. */
+  get outputPtr(): number {
+    return this.buffers[this.buffers.length - 1]!.out;
+  }
+
+  private inputOf(i: number): number {
+    return i === 0 ? this.inputPtr : this.buffers[i - 1]!.out;
+  }
+
+  /** Forward pass over B samples already in the input buffer; `training` draws dropout masks. */
+  forward(B: number, training = false): void {
+    const { model } = this;
+    const k = model.engine.kernels;
+    for (const l of model.layers) {
+      const i = l.index;
+      const buf = this.buffers[i]!;
+      const inp = this.inputOf(i);
+      const n = B * shapeSize(l.outShape);
+      const { weight, bias } = model.layerPtrs[i]!;
+      const reluFlag = l.activation === 'relu' ? GEMM_RELU : 0;
+      switch (l.type) {
+        case 'dense':
+          k.gemm_f32_nn(
+            buf.out,
+            inp,
+            weight,
+            bias,
+            B,
+            l.outShape.c,
+            shapeSize(l.inShape),
+            reluFlag,
+            this.scratchPtr,
+          );
+          if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);
+          break;
+        case 'conv2d': {
+          const { h: H, w: W, c: C } = l.inShape;
+          const { h: OH, w: OW, c: OC } = l.outShape;
+          const ks = l.kernelSize;
+          if (isDirectConv(l)) {
+            k.conv2d_direct_c1_forward(
+              buf.out,
+              inp,
+              weight,
+              bias,
+              B,
+              H,
+              W,
+              OC,
+              ks,
+              ks,
+              l.padding,
+              OH,
+              OW,
+              reluFlag,
+            );
+          } else {
+            k.conv2d_im2col(buf.cols, inp, B, H, W, C, ks, ks, l.stride, l.padding, OH, OW);
+            k.gemm_f32_nn(
+              buf.out,
+              buf.cols,
+              weight,
+              bias,
+              B * OH * OW,
+              OC,
+              ks * ks * C,
+              reluFlag,
+              this.scratchPtr,
+            );
+          }
+          if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);
+          break;
+        }
+        case 'maxPool2d':
+          k.maxpool2d_forward(
+            buf.out,
+            buf.argmax,
+            inp,
+            B,
+            l.inShape.h,
+            l.inShape.w,
+            l.inShape.c,
+            l.kernelSize,
+            l.stride,
+            l.outShape.h,
+            l.outShape.w,
+          );
+          break;
+        case 'avgPool2d':
+          k.avgpool2d_forward(
+            buf.out,
+            inp,
+            B,
+            l.inShape.h,
+            l.inShape.w,
+            l.inShape.c,
+            l.kernelSize,
+            l.stride,
+            l.outShape.h,
+            l.outShape.w,
+          );
+          break;
+        case 'dropout':
+          if (training && l.rate > 0) {
+            this.drawMask(buf.mask, n, l.rate);
+            k.dropout_apply(buf.out, inp, buf.mask, n);
+          } else {
+            // Inverted dropout: evaluation is the identity.
+            new Uint8Array(model.engine.memory.buffer).copyWithin(
+              buf.out,
+              inp,
+              inp + n * FLOAT_BYTES,
+            );
+          }
+          break;
+        case 'flatten':
+          break;
+      }
+    }
+  }
+
+  private drawMask(ptr: number, n: number, rate: number): void {
+    if (!this.dropoutRng)
+      throw new Error('dropout in a training pass needs Workspace.dropoutRng (fit sets it)');
+    const mask = this.model.engine.f32(ptr, n);
+    const keep = Math.fround(1 / (1 - rate));
+    for (let j = 0; j < n; j++) mask[j] = this.dropoutRng.nextFloat() < rate ? 0 : keep;
+  }
+
+  /**
+   * Loss over B samples whose labels are in the labels buffer, after `forward`. With `withGrad`,
+   * writes d(loss)/d(output) · gradScale (default 1/B: the mean; a chunk of a larger batch passes
+   * 1/batchSize) into the last delta buffer. Softmax (or a linear last layer with cross-entropy)
+   * turns the output buffer into probabilities. Returns the *summed* loss and the number of
+   * correct argmax predictions.
+   */
+  loss(
+    B: number,
+    loss: LossName,
+    withGrad: boolean,
+    gradScale = 1 / B,
+  ): { lossSum: number; correct: number } {
+    const { model } = this;
+    const k = model.engine.kernels;
+    const N = model.outputSize;
+    const out = this.outputPtr;
+    const dout = withGrad ? this.buffers[this.buffers.length - 1]!.delta : 0;
+    let lossSum: number;
+    if (loss === 'crossentropy') {
+      lossSum = k.softmax_xent_forward_backward(dout, out, out, this.labelsPtr, B, N, gradScale);
+    } else {
+      const scale = loss === 'mse' ? 1 / N : 0.5;
+      lossSum = k.mse_forward_backward(dout, out, this.labelsPtr, B, N, scale, gradScale);
+    }
+    const correct = k.count_correct(out, this.labelsPtr, B, N);
+    return { lossSum, correct };
+  }
+
+  /**
+   * Backward pass after `loss(…, withGrad)`: gradients of every parameter for B samples, written
+   * over the grads region, or added to it with `accumulate` (for batches processed in chunks).
+   */
+  backward(B: number, accumulate = false): void {
+    const { model } = this;
+    const k = model.engine.kernels;
+    const toGrads = model.gradsPtr - model.paramsPtr;
+    const flags = accumulate ? GEMM_ACCUMULATE : 0;
+    for (let i = model.layers.length - 1; i >= 0; i--) {
+      const l = model.layers[i]!;
+      const buf = this.buffers[i]!;
+      const inp = this.inputOf(i);
+      const dinp = i > 0 && this.needsInputGrad[i] ? this.buffers[i - 1]!.delta : 0;
+      const n = B * shapeSize(l.outShape);
+      const { weight, bias } = model.layerPtrs[i]!;
+      switch (l.type) {
+        case 'dense': {
+          const K = shapeSize(l.inShape);
+          const N = l.outShape.c;
+          activationBackward(k, l.activation, l.alpha, buf.delta, buf.out, n);
+          k.gemm_f32_tn(weight + toGrads, inp, buf.delta, 0, K, N, B, flags, this.scratchPtr);
+          if (bias) k.dense_bias_backward(bias + toGrads, buf.delta, B, N, flags);
+          if (dinp) k.gemm_f32_nt(dinp, buf.delta, weight, 0, B, K, N, 0, this.scratchPtr);
+          break;
+        }
+        case 'conv2d': {
+          const { h: H, w: W, c: C } = l.inShape;
+          const { h: OH, w: OW, c: OC } = l.outShape;
+          const ks = l.kernelSize;
+          const rows = B * OH * OW;
+          activationBackward(k, l.activation, l.alpha, buf.delta, buf.out, n);
+          if (isDirectConv(l)) {
+            const target = accumulate ? buf.dw : weight + toGrads;
+            k.conv2d_direct_c1_backward_weight(
+              target,
+              inp,
+              buf.delta,
+              B,
+              H,
+              W,
+              OC,
+              ks,
+              ks,
+              l.padding,
+              OH,
+              OW,
+            );
+            // The direct kernel only overwrites: dW += chunk's dw as a one-row column sum (exact).
+            if (accumulate)
+              k.dense_bias_backward(weight + toGrads, buf.dw, 1, ks * ks * OC, GEMM_ACCUMULATE);
+          } else {
+            k.gemm_f32_tn(
+              weight + toGrads,
+              buf.cols,
+              buf.delta,
+              0,
+              ks * ks * C,
+              OC,
+              rows,
+              flags,
+              this.scratchPtr,
+            );
+          }
+          if (bias) k.dense_bias_backward(bias + toGrads, buf.delta, rows, OC, flags);
+          if (dinp) {
+            k.gemm_f32_nt(
+              this.dcolsPtr,
+              buf.delta,
+              weight,
+              0,
+              rows,
+              ks * ks * C,
+              OC,
+              0,
+              this.scratchPtr,
+            );
+            k.conv2d_col2im(dinp, this.dcolsPtr, B, H, W, C, ks, ks, l.stride, l.padding, OH, OW);
+          }
+          break;
+        }
+        case 'maxPool2d':
+          if (dinp)
+            k.maxpool2d_backward(
+              dinp,
+              buf.delta,
+              buf.argmax,
+              B,
+              l.inShape.h,
+              l.inShape.w,
+              l.inShape.c,
+              l.outShape.h,
+              l.outShape.w,
+            );
+          break;
+        case 'avgPool2d':
+          if (dinp)
+            k.avgpool2d_backward(
+              dinp,
+              buf.delta,
+              B,
+              l.inShape.h,
+              l.inShape.w,
+              l.inShape.c,
+              l.kernelSize,
+              l.stride,
+              l.outShape.h,
+              l.outShape.w,
+            );
+          break;
+        case 'dropout':
+          if (dinp) {
+            if (l.rate > 0) k.dropout_apply(dinp, buf.delta, buf.mask, n);
+            else
+              new Uint8Array(model.engine.memory.buffer).copyWithin(
+                dinp,
+                buf.delta,
+                buf.delta + n * FLOAT_BYTES,
+              );
+          }
+          break;
+        case 'flatten':
+          break;
+      }
+    }
+  }
+}
