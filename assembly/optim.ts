@@ -112,6 +112,82 @@ export function adam_step(
   }
 }
 
+/**
+ * RMSprop in PyTorch's form (no momentum, not centered), optional L2 weight decay:
+ *   g = grad + wd·p;  sq = ρ·sq + (1−ρ)·g²;  p −= lr·(g / (sqrt(sq) + ε))
+ * The division comes before the lr multiply, as in PyTorch's `addcdiv_(grad, avg, value=-lr)`.
+ */
+export function rmsprop_step(
+  params: usize,
+  grads: usize,
+  sq: usize,
+  n: i32,
+  lr: f32,
+  rho: f32,
+  eps: f32,
+  weightDecay: f32,
+): void {
+  const vlr = f32x4.splat(lr);
+  const vrho = f32x4.splat(rho);
+  const v1rho = f32x4.splat(1 - rho);
+  const vEps = f32x4.splat(eps);
+  const vwd = f32x4.splat(weightDecay);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    const p = v128.load(params + o);
+    const g = f32x4.add(v128.load(grads + o), f32x4.mul(vwd, p));
+    const s = f32x4.add(f32x4.mul(vrho, v128.load(sq + o)), f32x4.mul(v1rho, f32x4.mul(g, g)));
+    v128.store(sq + o, s);
+    const denom = f32x4.add(f32x4.sqrt(s), vEps);
+    v128.store(params + o, f32x4.sub(p, f32x4.mul(vlr, f32x4.div(g, denom))));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const p = load<f32>(params + o);
+    const g = load<f32>(grads + o) + weightDecay * p;
+    const s = rho * load<f32>(sq + o) + (1 - rho) * (g * g);
+    store<f32>(sq + o, s);
+    store<f32>(params + o, p - lr * (g / (Mathf.sqrt(s) + eps)));
+  }
+}
+
+/**
+ * Adagrad in PyTorch's form (lr_decay 0, initial accumulator from the host), optional L2 decay:
+ *   g = grad + wd·p;  sum += g²;  p −= lr·(g / (sqrt(sum) + ε))
+ */
+export function adagrad_step(
+  params: usize,
+  grads: usize,
+  sum: usize,
+  n: i32,
+  lr: f32,
+  eps: f32,
+  weightDecay: f32,
+): void {
+  const vlr = f32x4.splat(lr);
+  const vEps = f32x4.splat(eps);
+  const vwd = f32x4.splat(weightDecay);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    const p = v128.load(params + o);
+    const g = f32x4.add(v128.load(grads + o), f32x4.mul(vwd, p));
+    const s = f32x4.add(v128.load(sum + o), f32x4.mul(g, g));
+    v128.store(sum + o, s);
+    const denom = f32x4.add(f32x4.sqrt(s), vEps);
+    v128.store(params + o, f32x4.sub(p, f32x4.mul(vlr, f32x4.div(g, denom))));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const p = load<f32>(params + o);
+    const g = load<f32>(grads + o) + weightDecay * p;
+    const s = load<f32>(sum + o) + g * g;
+    store<f32>(sum + o, s);
+    store<f32>(params + o, p - lr * (g / (Mathf.sqrt(s) + eps)));
+  }
+}
+
 /** 1 if any of the n floats at x is NaN or ±Inf. x − x is 0 for finite x and NaN otherwise. */
 export function has_non_finite(x: usize, n: i32): i32 {
   let acc = f32x4.splat(0);

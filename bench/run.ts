@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   console.log(formatConvTable(conv));
 
   console.log('\nTraining (Adam, batch 32, 60,000 MNIST images)');
-  const training = benchTraining(loadMnist(), { epochs: quick ? 1 : 3, epochModels: ['mlp-256-128', 'lenet5'] });
+  const training = benchTraining(loadMnist(), {
+    epochs: quick ? 1 : 3,
+    epochModels: ['mlp-256-128', 'lenet5'],
+  });
   console.log(formatTrainingTable(training));
 
   const wasmGemm = gemm.filter((g) => g.layout !== 'js');
@@ -63,7 +66,10 @@ async function main(): Promise<void> {
 
   const out = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
   mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
-  writeFileSync(out, JSON.stringify({ machine, quick, gemm, conv, training, checks }, null, 2) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify({ machine, quick, gemm, conv, training, checks }, null, 2) + '\n',
+  );
   console.log(`\nwrote ${out}`);
 }
 
