@@ -12,10 +12,16 @@ export {
   type ModelSpec,
   type LayerSpec,
   type DenseSpec,
+  type Conv2dSpec,
+  type Pool2dSpec,
+  type DropoutSpec,
+  type FlattenSpec,
   type Activation,
   type InitName,
+  type ResolvedLayer,
+  type Shape,
 } from './nn/spec.js';
-export { PRESETS, preset, presetNames } from './nn/presets.js';
+export { PRESETS, preset, presetNames, withActivation } from './nn/presets.js';
 export { Workspace } from './nn/workspace.js';
 export {
   Model,
@@ -44,6 +50,8 @@ export {
   type OptimizerName,
 } from './train/optimizer.js';
 export { RECIPES, type Recipe } from './train/recipes.js';
+export { compareActivations, type ActivationRun } from './train/compare.js';
+export { plotCurves, type PlotSeries } from './io/plot.js';
 export {
   encodeModel,
   decodeModel,
