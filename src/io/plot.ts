@@ -48,7 +48,7 @@ export async function plotCurves(series: readonly PlotSeries[], title: string): 
       field,
       type: 'quantitative' as const,
       title: field === 'loss' ? 'loss (log scale)' : 'accuracy',
-      scale: { type: scaleType, zero: false },
+      scale: scaleType === 'log' ? { type: scaleType } : { type: scaleType, zero: false },
       ...(field === 'accuracy' ? { axis: { format: '.1%' } } : {}),
     },
     color: { field: 'run', type: 'nominal' as const, title: null },

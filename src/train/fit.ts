@@ -142,6 +142,8 @@ export function setOrder(model: Model, data: Staged, order: Int32Array): void {
 }
 
 const PIXEL_SCALE = 1 / 255;
+/** Salt of the dropout stream's seed (the golden-ratio constant; any fixed odd value would do). */
+const DROPOUT_STREAM = 0x9e3779b9;
 
 /** Stage the rows at positions [start, start+B) of the staged order as the workspace's batch. */
 export function loadBatch(ws: Workspace, data: Staged, start: number, B: number): void {
@@ -213,7 +215,8 @@ export function fit(
   const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
   const seed = options.seed ?? model.seed;
   const rng = new Rng(seed);
-  ws.dropoutRng = rng.fork();
+  // Dropout draws from its own stream so that adding dropout does not change the data order.
+  ws.dropoutRng = new Rng((seed ^ DROPOUT_STREAM) >>> 0);
   const order = new Int32Array(train.count);
   const batches = Math.ceil(train.count / batchSize);
   const history: EpochRecord[] = [];
