@@ -95,11 +95,11 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   lenet5: {
     name: 'lenet5',
     description:
-      'LeNet-5 (conv 5×5×6 pad 2, max-pool, conv 5×5×16, max-pool, 120, 84, 10; ReLU), Adam 1e-3, batch 32, 6 epochs',
+      'LeNet-5 (conv 5×5×6 pad 2, max-pool, conv 5×5×16, max-pool, 120, 84, 10; ReLU), Adam 1e-3, batch 32, 5 epochs',
     reported: '≥ 98.8% test (PyTorch, 2–3 epochs)',
     model: preset('lenet5')!,
     seed: 1,
-    epochs: 6,
+    epochs: 5,
     batchSize: 32,
     optimizer: { type: 'adam', learningRate: 1e-3 },
     loss: 'crossentropy',
