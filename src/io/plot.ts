@@ -52,11 +52,17 @@ export async function plotCurves(series: readonly PlotSeries[], title: string): 
       ...(field === 'accuracy' ? { axis: { format: '.1%' } } : {}),
     },
     color: { field: 'run', type: 'nominal' as const, title: null },
-    strokeDash: { field: 'split', type: 'nominal' as const, title: null, sort: ['test', 'train'] },
+    strokeDash: {
+      field: 'split',
+      type: 'nominal' as const,
+      title: null,
+      sort: ['test', 'train'],
+      legend: null, // explained in the subtitle: dash symbols do not render clearly in legends
+    },
   });
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
+    title: { text: title, subtitle: 'solid: test set, dashed: training set' },
     data: { values },
     hconcat: [
       {
