@@ -23,42 +23,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
+import { GEMM_RELU } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
-
-/** The direct single-channel kernels of assembly/conv2d.ts, until src/engine/kernels.ts lists them. */
-interface DirectConvKernels {
-  conv2d_direct_c1_forward(
-    out: number,
-    inp: number,
-    w: number,
-    bias: number,
-    B: number,
-    H: number,
-    W: number,
-    OC: number,
-    KH: number,
-    KW: number,
-    pad: number,
-    OH: number,
-    OW: number,
-    flags: number,
-  ): void;
-  conv2d_direct_c1_backward_weight(
-    dw: number,
-    inp: number,
-    dout: number,
-    B: number,
-    H: number,
-    W: number,
-    OC: number,
-    KH: number,
-    KW: number,
-    pad: number,
-    OH: number,
-    OW: number,
-  ): void;
-}
+import { timeInterleaved } from './timing.js';
 
 export interface ConvResult {
   name: string;
@@ -98,33 +65,6 @@ const POOLS = [
   { name: 'pool2 10×10×16', H: 10, W: 10, C: 16 },
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** ms per call of fn over `iters` back-to-back calls. */
-function timeCalls(fn: () => void, iters: number): number {
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) fn();
-  return (performance.now() - t0) / iters;
-}
-
-/** Run fn for at least `ms`, then return how many calls fill `sampleMs`. */
-function warmUp(fn: () => void, ms: number, sampleMs: number): number {
-  const t0 = performance.now();
-  let calls = 0;
-  let t = t0;
-  while (t - t0 < ms) {
-    fn();
-    calls++;
-    t = performance.now();
-  }
-  const per = timeCalls(fn, Math.max(4, calls >> 2));
-  return Math.max(1, Math.round(sampleMs / per));
-}
-
 /** Measure every job; returns one row per job. */
 export function benchConv(options: ConvBenchOptions = {}): ConvResult[] {
   const B = options.batchSize ?? 32;
@@ -132,7 +72,7 @@ export function benchConv(options: ConvBenchOptions = {}): ConvResult[] {
   const sampleMs = options.sampleMs ?? 2;
   const rounds = options.rounds ?? 41;
   const engine = createEngine();
-  const k = engine.kernels as Kernels & DirectConvKernels;
+  const k = engine.kernels;
   const rng = new Rng(3);
 
   // Reserve everything first (growing memory detaches views), then fill.
@@ -192,12 +132,9 @@ export function benchConv(options: ConvBenchOptions = {}): ConvResult[] {
     name: string;
     flops: number;
     fn: () => void;
-    iters: number;
-    samples: number[];
   }
   const jobs: Job[] = [];
-  const job = (name: string, flops: number, fn: () => void) =>
-    jobs.push({ name, flops, fn, iters: 1, samples: [] });
+  const job = (name: string, flops: number, fn: () => void) => jobs.push({ name, flops, fn });
 
   for (const l of layers) {
     const im2col = () =>
@@ -283,19 +220,10 @@ export function benchConv(options: ConvBenchOptions = {}): ConvResult[] {
     );
   }
 
-  for (const j of jobs) j.iters = warmUp(j.fn, warmupMs, sampleMs);
-  for (let r = 0; r < rounds; r++) {
-    for (const j of jobs) j.samples.push(timeCalls(j.fn, j.iters));
-  }
-  return jobs.map(({ name, flops, samples }) => {
-    const medianMs = median(samples);
-    return {
-      name,
-      flops,
-      gflops: flops ? flops / (medianMs * 1e6) : null,
-      medianMs,
-      minMs: Math.min(...samples),
-    };
+  const times = timeInterleaved(jobs, { warmupMs, sampleMs, rounds });
+  return jobs.map(({ name, flops }, i) => {
+    const { medianMs, minMs } = times[i]!;
+    return { name, flops, gflops: flops ? flops / (medianMs * 1e6) : null, medianMs, minMs };
   });
 }
 

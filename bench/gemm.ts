@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { createEngine } from '../src/engine/node.js';
 import { GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
+import { timeInterleaved } from './timing.js';
 
 export interface GemmResult {
   name: string;
@@ -63,40 +64,6 @@ export const TRAINING_SHAPES: Shape[] = [
 
 /** The JavaScript baseline's shape (fwd L2): big enough to mean something, small enough to be quick. */
 const JS_SHAPE = { M: 32, N: 128, K: 256 };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** ms per call of fn over `iters` back-to-back calls. */
-function timeCalls(fn: () => void, iters: number): number {
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) fn();
-  return (performance.now() - t0) / iters;
-}
-
-/** Run fn for at least `ms`, then return how many calls fill `sampleMs`. */
-function warmUp(fn: () => void, ms: number, sampleMs: number): number {
-  const t0 = performance.now();
-  let calls = 0;
-  let t = t0;
-  while (t - t0 < ms) {
-    fn();
-    calls++;
-    if ((calls & 15) === 0) t = performance.now();
-  }
-  // Calibrate on the warmed-up code, not on the average that includes the baseline tier.
-  let iters = 4;
-  for (;;) {
-    const per = timeCalls(fn, iters);
-    if (per * iters >= sampleMs / 4 || iters >= 1 << 24) {
-      return Math.max(1, Math.round(sampleMs / per));
-    }
-    iters *= 4;
-  }
-}
 
 /** C (M, N) = A (M, K) · B (K, N) in plain JavaScript (i-k-j order, the cache-friendly one). */
 function jsGemm(
@@ -148,8 +115,6 @@ export async function benchGemm(options: GemmBenchOptions = {}): Promise<GemmRes
   interface Job {
     row: Omit<GemmResult, 'gflops' | 'medianMs' | 'minMs'>;
     fn: () => void;
-    iters: number;
-    samples: number[];
   }
   const jobs: Job[] = placed.map(({ s, a, b, c, bias }) => {
     const gemm = { nn: k.gemm_f32_nn, tn: k.gemm_f32_tn, nt: k.gemm_f32_nt }[s.layout];
@@ -157,8 +122,6 @@ export async function benchGemm(options: GemmBenchOptions = {}): Promise<GemmRes
     return {
       row: { name: s.name, layout: s.layout, M: s.M, N: s.N, K: s.K },
       fn: () => gemm(c, a, b, biasPtr, s.M, s.N, s.K, s.flags, scratch),
-      iters: 1,
-      samples: [],
     };
   });
   {
@@ -171,21 +134,13 @@ export async function benchGemm(options: GemmBenchOptions = {}): Promise<GemmRes
     jobs.push({
       row: { name: 'plain JS triple loop', layout: 'js', M, N, K },
       fn: () => jsGemm(C, A, B, M, N, K),
-      iters: 1,
-      samples: [],
     });
   }
 
-  for (const job of jobs) job.iters = warmUp(job.fn, warmupMs, sampleMs);
-  for (let r = 0; r < rounds; r++) {
-    for (const job of jobs) job.samples.push(timeCalls(job.fn, job.iters));
-    // Let the event loop breathe between rounds (and keep this function honestly async).
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  return jobs.map(({ row, samples }) => {
-    const medianMs = median(samples);
-    const minMs = Math.min(...samples);
+  await new Promise((resolve) => setImmediate(resolve)); // let pending I/O (the table so far) flush
+  const times = timeInterleaved(jobs, { warmupMs, sampleMs, rounds });
+  return jobs.map(({ row }, i) => {
+    const { medianMs, minMs } = times[i]!;
     return { ...row, medianMs, minMs, gflops: (2 * row.M * row.N * row.K) / (medianMs * 1e6) };
   });
 }

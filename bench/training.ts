@@ -14,6 +14,7 @@ import { presetNames } from '../src/nn/presets.js';
 import { fit, loadBatch, setOrder, stage } from '../src/train/fit.js';
 import { Optimizer } from '../src/train/optimizer.js';
 import { Rng } from '../src/engine/rng.js';
+import { median } from './timing.js';
 
 export interface TrainingResult {
   model: string;
@@ -28,11 +29,6 @@ export interface TrainingResult {
   epochSamplesPerSecond: number | null;
   testAccuracy: number | null;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function stepBenchmark(
   name: string,

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { relError } from './helpers.js';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import { createEngine } from '../src/engine/node.js';
@@ -21,19 +22,6 @@ import { fit, predict } from '../src/train/fit.js';
 
 const quick = loadMnistQuick();
 const small = { train: subset(quick.train, 0, 2000), test: subset(quick.test, 0, 500) };
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i]! - b[i]!) ** 2;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  const denom = Math.sqrt(na) + Math.sqrt(nb);
-  return denom === 0 ? 0 : Math.sqrt(diff) / denom;
-}
 
 /** Engine gradients vs central differences of the engine's loss, on a fixed batch and mask. */
 function gradCheck(

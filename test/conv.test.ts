@@ -25,7 +25,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_RELU } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
 import { gemmTolerance } from './reference/gemm.js';
 import {
@@ -48,47 +48,10 @@ const GUARD_VALUE = -12345.5;
 /** Floats per region: LeNet conv1 at batch 3 needs 3·28·28·25 = 58,800 for its cols. */
 const REGION_FLOATS = 1 << 17;
 
-/**
- * The direct single-channel kernels of assembly/conv2d.ts. Declared here until src/engine/kernels.ts
- * lists them (the intersection stays valid once it does).
- */
-interface DirectConvKernels {
-  conv2d_direct_c1_forward(
-    out: number,
-    inp: number,
-    w: number,
-    bias: number,
-    B: number,
-    H: number,
-    W: number,
-    OC: number,
-    KH: number,
-    KW: number,
-    pad: number,
-    OH: number,
-    OW: number,
-    flags: number,
-  ): void;
-  conv2d_direct_c1_backward_weight(
-    dw: number,
-    inp: number,
-    dout: number,
-    B: number,
-    H: number,
-    W: number,
-    OC: number,
-    KH: number,
-    KW: number,
-    pad: number,
-    OH: number,
-    OW: number,
-  ): void;
-}
-
 /** One engine with a guarded region per operand, all reserved before any view is made. */
 function setup() {
   const engine = createEngine();
-  const k = engine.kernels as Kernels & DirectConvKernels;
+  const k = engine.kernels;
   const names = [
     'inp',
     'w',

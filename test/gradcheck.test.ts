@@ -10,6 +10,7 @@
  * networks including the mlp-256-128 preset on a small batch.
  */
 import { describe, expect, it } from 'vitest';
+import { relError } from './helpers.js';
 import { createEngine } from '../src/engine/node.js';
 import { Rng } from '../src/engine/rng.js';
 import { Model, type LossName } from '../src/nn/model.js';
@@ -17,19 +18,6 @@ import { Workspace } from '../src/nn/workspace.js';
 import { preset } from '../src/nn/presets.js';
 import { sequential, type ModelSpec } from '../src/nn/spec.js';
 import { refLossAndGrads, type RefLayer } from './reference/mlp.js';
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i]! - b[i]!) ** 2;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  const denom = Math.sqrt(na) + Math.sqrt(nb);
-  return denom === 0 ? 0 : Math.sqrt(diff) / denom;
-}
 
 interface Case {
   model: Model;

@@ -30,3 +30,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+/** ‖a − b‖ / (‖a‖ + ‖b‖): the relative error of gradient checks (0 when both are zero). */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i]! - b[i]!) ** 2;
+    na += a[i]! ** 2;
+    nb += b[i]! ** 2;
+  }
+  const denom = Math.sqrt(na) + Math.sqrt(nb);
+  return denom === 0 ? 0 : Math.sqrt(diff) / denom;
+}
