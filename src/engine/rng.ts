@@ -1,6 +1,6 @@
 /**
- * The one seeded PRNG of mnist-wasm: weight init, shuffling and (later) dropout and augmentation
- * all draw from it, never from Math.random. sfc32 (Chris Doty-Humphrey's Small Fast Counting
+ * The one seeded PRNG of mnist-wasm: weight init, shuffling and dropout masks all draw from it,
+ * never from the platform's unseeded generator. sfc32 (Chris Doty-Humphrey's Small Fast Counting
  * generator, 128-bit state, passes PractRand) on 32-bit integer ops, seeded through splitmix32 so
  * nearby seeds give unrelated streams. Integer-only arithmetic makes every draw identical in every
  * JavaScript engine, which is what lets Node and the browser produce bit-identical weights.

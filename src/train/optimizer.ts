@@ -73,6 +73,10 @@ export function describeOptimizer(o: OptimizerOptions): string {
 /** Applies updates to one model; its state lives in the model's state regions. */
 export class Optimizer {
   private stepCount = 0;
+  /** β1^t and β2^t by repeated multiplication: exact IEEE products, identical in every engine
+   * (Math.pow's last bit is implementation-defined and would break Node/browser bit-identity). */
+  private beta1Power = 1;
+  private beta2Power = 1;
 
   constructor(
     readonly model: Model,
@@ -88,6 +92,8 @@ export class Optimizer {
     model.engine.f32(model.state1Ptr, model.regionFloats).fill(0);
     model.engine.f32(model.state2Ptr, model.regionFloats).fill(0);
     this.stepCount = 0;
+    this.beta1Power = 1;
+    this.beta2Power = 1;
   }
 
   get steps(): number {
@@ -116,7 +122,8 @@ export class Optimizer {
       case 'adam': {
         const beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1;
         const beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2;
-        const t = this.stepCount;
+        this.beta1Power *= beta1;
+        this.beta2Power *= beta2;
         k.adam_step(
           model.paramsPtr,
           model.gradsPtr,
@@ -127,8 +134,8 @@ export class Optimizer {
           beta1,
           beta2,
           o.epsilon ?? ADAM_DEFAULTS.epsilon,
-          1 - beta1 ** t,
-          1 - beta2 ** t,
+          1 - this.beta1Power,
+          1 - this.beta2Power,
           o.weightDecay ?? 0,
         );
         return;
