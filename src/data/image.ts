@@ -13,7 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { DataError, fileError } from './errors.js';
+import { DataError } from './errors.js';
+import { fileError } from './idx.js';
 
 /** Side of an MNIST digit image, in pixels. */
 export const DIGIT_SIDE = 28;

@@ -14,8 +14,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DataSplit, Dataset } from './dataset.js';
-import { DataError, fileError } from './errors.js';
-import { readIdxImages, readIdxLabels } from './idx.js';
+import { DataError } from './errors.js';
+import { fileError, readIdxImages, readIdxLabels } from './idx.js';
 
 /** Standard base names of the four IDX files of an MNIST-format dataset. */
 export const IDX_FILE_NAMES = {

@@ -7,7 +7,7 @@
  * detaches every view of it, so views are only ever made through `f32`/`i32`/`u8` *after* the
  * layout is reserved, and holders of cached views compare `buffer` to know when to refresh them.
  */
-import { instantiateSync } from '@assemblyscript/loader';
+import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
 
 const PAGE_BYTES = 65536;
@@ -15,6 +15,21 @@ const PAGE_BYTES = 65536;
 const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
+
+function newMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+}
+
+function imports(memory: WebAssembly.Memory) {
+  return {
+    env: {
+      memory,
+      abort: (_msg: number, _file: number, line: number, column: number) => {
+        throw new Error(`mnist-wasm kernel aborted at ${line}:${column}`);
+      },
+    },
+  };
+}
 
 export class OutOfMemoryError extends Error {
   override name = 'OutOfMemoryError';
@@ -27,20 +42,27 @@ export class Engine {
   readonly heapBase: number;
   private top: number;
 
-  constructor(module: WebAssembly.Module) {
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const { instance } = instantiateSync<Record<string, unknown>>(module, {
-      env: {
-        memory: this.memory,
-        abort: (_msg: number, _file: number, line: number, column: number) => {
-          throw new Error(`mnist-wasm kernel aborted at ${line}:${column}`);
-        },
-      },
-    });
+  /** Wrap an instance whose `env.memory` import is `memory` (use the static factories). */
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory) {
+    this.memory = memory;
     // The raw exports, not the loader's demangled wrappers: kernels take only numbers.
     this.kernels = instance.exports as unknown as Kernels;
     this.heapBase = alignUp(this.kernels.heap_base(), ALIGN);
     this.top = this.heapBase;
+  }
+
+  /** A new engine from a compiled module, instantiated synchronously (Node, workers). */
+  static fromModule(module: WebAssembly.Module): Engine {
+    const memory = newMemory();
+    const { instance } = instantiateSync<Record<string, unknown>>(module, imports(memory));
+    return new Engine(instance, memory);
+  }
+
+  /** The same, asynchronously: required on a browser page's main thread for large modules. */
+  static async fromModuleAsync(module: WebAssembly.Module): Promise<Engine> {
+    const memory = newMemory();
+    const { instance } = await instantiate<Record<string, unknown>>(module, imports(memory));
+    return new Engine(instance, memory);
   }
 
   /** The current end of reserved memory; pass to `release` to free everything reserved after it. */

@@ -25,5 +25,5 @@ export function wasmModule(): WebAssembly.Module {
 
 /** A fresh engine (own instance, own memory). */
 export function createEngine(): Engine {
-  return new Engine(wasmModule());
+  return Engine.fromModule(wasmModule());
 }

@@ -188,12 +188,52 @@ function resolveBatchSize(batchSize: number | 'full', trainCount: number): numbe
   return Math.min(batchSize, trainCount);
 }
 
+type TrainData = DataSplit | { train: Dataset; test?: Dataset };
+
 /** Train `model` on `data.train`, evaluating on `data.test`; returns the per-epoch history. */
-export function fit(
+export function fit(model: Model, data: TrainData, options: FitOptions): FitResult {
+  const steps = trainingSteps(model, data, options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * `fit` that returns to the event loop every `yieldEveryMs` (default 50) so a worker stays
+ * responsive to messages, and waits while `pause()` returns a promise (pause/resume). Paused and
+ * yielded time is not counted in the epoch's seconds.
+ */
+export async function fitAsync(
   model: Model,
-  data: DataSplit | { train: Dataset; test?: Dataset },
+  data: TrainData,
+  options: FitOptions & { yieldEveryMs?: number; pause?: () => Promise<void> | undefined },
+): Promise<FitResult> {
+  const steps = trainingSteps(model, data, options);
+  const every = options.yieldEveryMs ?? 50;
+  let last = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    const now = performance.now();
+    if (now - last >= every) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const waiting = options.pause?.();
+      if (waiting) await waiting;
+      last = performance.now();
+    }
+  }
+}
+
+/**
+ * The training loop as a generator that yields after every batch; `fit` and `fitAsync` drive it.
+ * Epoch seconds count only the time spent inside the generator.
+ */
+export function* trainingSteps(
+  model: Model,
+  data: TrainData,
   options: FitOptions,
-): FitResult {
+): Generator<void, FitResult, void> {
   const loss = options.loss ?? 'crossentropy';
   model.checkLoss(loss);
   if (!Number.isInteger(options.epochs) || options.epochs < 1) {
@@ -229,7 +269,8 @@ export function fit(
       rng.shuffle(order);
       setOrder(model, trainStaged, order);
     }
-    const started = performance.now();
+    let busyMs = 0;
+    let resumed = performance.now();
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
@@ -259,7 +300,7 @@ export function fit(
       correct += r.correct;
       seen += B;
       if (options.onBatchEnd) {
-        const elapsed = (performance.now() - started) / 1000;
+        const elapsed = (busyMs + performance.now() - resumed) / 1000;
         options.onBatchEnd({
           epoch,
           batch,
@@ -270,9 +311,12 @@ export function fit(
           samplesPerSecond: elapsed > 0 ? seen / elapsed : 0,
         });
       }
+      busyMs += performance.now() - resumed;
+      yield;
+      resumed = performance.now();
     }
     if (seen === 0) break;
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (busyMs + performance.now() - resumed) / 1000;
     if (model.engine.kernels.has_non_finite(model.paramsPtr, model.regionFloats)) {
       model.restore(lastGood);
       throw new TrainingDivergedError(epoch, batches - 1, NaN, epoch - 1);
