@@ -62,7 +62,8 @@ export interface FitOptions {
    */
   chunkSize?: number;
   onBatchEnd?: (event: BatchEvent) => void;
-  onEpochEnd?: (record: EpochRecord) => void;
+  /** `evaluation` (with the confusion matrix) is given when the test set was evaluated. */
+  onEpochEnd?: (record: EpochRecord, evaluation?: Evaluation) => void;
   /** Stop at the next batch boundary once aborted; the history so far is returned. */
   signal?: AbortSignal;
 }
@@ -330,13 +331,14 @@ export function* trainingSteps(
       samplesPerSecond: seen / seconds,
     };
     const isLast = epoch === options.epochs || stopped;
+    let evaluation: Evaluation | undefined;
     if (testStaged && (isLast || (testEvery > 0 && epoch % testEvery === 0))) {
-      const ev = evaluateStaged(ws, testStaged, loss);
-      record.testLoss = ev.loss;
-      record.testAccuracy = ev.accuracy;
+      evaluation = evaluateStaged(ws, testStaged, loss);
+      record.testLoss = evaluation.loss;
+      record.testAccuracy = evaluation.accuracy;
     }
     history.push(record);
-    options.onEpochEnd?.(record);
+    options.onEpochEnd?.(record, evaluation);
   }
 
   const last = history[history.length - 1];

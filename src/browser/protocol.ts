@@ -1,0 +1,54 @@
+/**
+ * Messages between a page (TrainerClient) and the training worker. Everything is structured-
+ * cloneable; large byte arrays are transferred, not copied.
+ */
+import type { Evaluation, EpochRecord, BatchEvent, FitResult } from '../train/fit.js';
+import type { ModelSpec } from '../nn/spec.js';
+import type { OptimizerOptions } from '../train/optimizer.js';
+import type { LossName } from '../nn/model.js';
+
+/** Which dataset the worker fetches from the page's origin (see web/public/data/). */
+export type DatasetName = 'mnist' | 'quick';
+
+export interface TrainRequestOptions {
+  epochs: number;
+  batchSize: number | 'full';
+  optimizer: OptimizerOptions;
+  loss?: LossName;
+  seed: number;
+  /** Train on the first N training images only. */
+  limit?: number;
+}
+
+export type ToWorker =
+  | { type: 'init'; wasmUrl: string }
+  | { type: 'load-data'; dataset: DatasetName; baseUrl: string }
+  | { type: 'train'; spec: ModelSpec; options: TrainRequestOptions }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  | { type: 'predict'; id: number; pixels: Uint8Array }
+  | { type: 'test-images'; id: number; start: number; count: number }
+  | { type: 'export-model'; id: number }
+  | { type: 'import-model'; id: number; bytes: Uint8Array; name: string }
+  | { type: 'hash'; id: number };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'data-progress'; loaded: number; total: number }
+  | { type: 'data-ready'; dataset: DatasetName; trainCount: number; testCount: number }
+  | { type: 'batch'; event: BatchEvent }
+  | { type: 'epoch'; record: EpochRecord; evaluation?: Evaluation }
+  | { type: 'done'; result: FitResult }
+  | { type: 'prediction'; id: number; probabilities: Float32Array }
+  | {
+      type: 'test-images';
+      id: number;
+      images: Uint8Array;
+      labels: Uint8Array;
+      predictions: Int32Array | null;
+    }
+  | { type: 'model-bytes'; id: number; bytes: Uint8Array }
+  | { type: 'model-loaded'; id: number; name: string; summary: string }
+  | { type: 'hash'; id: number; hex: string }
+  | { type: 'error'; id?: number; message: string };
