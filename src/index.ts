@@ -50,7 +50,12 @@ export {
   type OptimizerName,
 } from './train/optimizer.js';
 export { RECIPES, type Recipe } from './train/recipes.js';
-export { compareActivations, type ActivationRun } from './train/compare.js';
+export {
+  compareActivations,
+  compareRuns,
+  sweepLearningRates,
+  type ComparisonRun,
+} from './train/compare.js';
 export { plotCurves, type PlotSeries } from './io/plot.js';
 export {
   encodeModel,

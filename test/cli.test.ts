@@ -156,17 +156,49 @@ describe('mnist-wasm CLI', () => {
     for (const act of ['relu', 'elu', 'tanh'])
       expect(r.stdout).toMatch(new RegExp(`^${act}\\s+\\d+\\.\\d\\d%`, 'm'));
     const report = JSON.parse(readFileSync(`${prefix}.json`, 'utf8'));
-    expect(report.runs.map((x: { activation: string }) => x.activation)).toEqual([
-      'relu',
-      'elu',
-      'tanh',
-    ]);
+    expect(report.runs.map((x: { label: string }) => x.label)).toEqual(['relu', 'elu', 'tanh']);
     expect(report.runs[0].history).toHaveLength(2);
     const svg = readFileSync(`${prefix}.svg`, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     for (const act of ['relu', 'elu', 'tanh']) expect(svg).toContain(`>${act}<`);
     expect(run('compare-activations', '--activations', 'relu,gelu', '--quick').stderr).toMatch(
       /unknown activation "gelu"/,
+    );
+  });
+
+  it('sweep-lr runs a recipe once per learning rate into one plot (the full-batch sweep, shortened)', () => {
+    const prefix = join(dir, 'sweep');
+    const r = run(
+      'sweep-lr',
+      '--recipe',
+      'fullbatch-128',
+      '--lrs',
+      '0.01,0.7,1.5',
+      '--quick',
+      '--limit',
+      '500',
+      '--epochs',
+      '4',
+      '--test-every',
+      '2',
+      '--out',
+      prefix,
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/learning rate\s+final test acc/);
+    const report = JSON.parse(readFileSync(`${prefix}.json`, 'utf8'));
+    expect(report.runs.map((x: { label: string }) => x.label)).toEqual([
+      'lr 0.01',
+      'lr 0.7',
+      'lr 1.5',
+    ]);
+    expect(report.runs[0].history).toHaveLength(4);
+    expect(report.batchSize).toBe('full');
+    const svg = readFileSync(`${prefix}.svg`, 'utf8');
+    for (const lr of ['lr 0.01', 'lr 0.7', 'lr 1.5']) expect(svg).toContain(`>${lr}<`);
+    expect(run('sweep-lr', '--lrs', '0.1,fast', '--quick').stderr).toMatch(
+      /learning rate "fast" is not a positive number/,
     );
   });
 

@@ -17,7 +17,14 @@ import { describeSpec } from '../io/safetensors.js';
 import { createModel, specFromName } from '../nn/create.js';
 import { LOSSES, type LossName, type Model } from '../nn/model.js';
 import { presetNames } from '../nn/presets.js';
-import { compareActivations, parseActivations } from '../train/compare.js';
+import {
+  compareActivations,
+  parseActivations,
+  parseLearningRates,
+  sweepLearningRates,
+  type compareRuns,
+  type ComparisonRun,
+} from '../train/compare.js';
 import {
   evaluate,
   fit,
@@ -35,7 +42,7 @@ import {
 } from '../train/optimizer.js';
 import { RECIPES, type Recipe } from '../train/recipes.js';
 import { plotCurves } from '../io/plot.js';
-import { HIDDEN_ACTIVATIONS } from '../nn/spec.js';
+import { HIDDEN_ACTIVATIONS, type Activation, type ModelSpec } from '../nn/spec.js';
 
 /** A wrong combination of options, found after parsing; exits 2 like commander's own usage errors. */
 class UsageError extends Error {
@@ -322,46 +329,55 @@ async function train(o: TrainCliOptions): Promise<void> {
   );
 }
 
-async function compareCommand(
-  o: TrainingCliOptions & { model: string; activations: string; out?: string },
+/** What a comparison varies: its runs, their column title, and the words for its report. */
+interface Comparison {
+  what: string;
+  column: string;
+  title: string;
+  run: (
+    spec: ModelSpec,
+    data: DataSplit,
+    options: Parameters<typeof compareRuns>[0][number]['options'],
+    onRunStart: (label: string) => void,
+  ) => ComparisonRun[];
+}
+
+/** Train the comparison's runs, print the table, write PREFIX.json and PREFIX.svg. */
+async function runComparison(
+  o: TrainingCliOptions & { out?: string },
+  spec: ModelSpec,
+  t: ReturnType<typeof trainingSettings>,
+  comparison: Comparison,
+  defaultPrefix: string,
 ): Promise<void> {
-  const spec = specFromName(o.model);
-  let activations;
-  try {
-    activations = parseActivations(o.activations);
-  } catch (e) {
-    throw new UsageError(`--activations: ${(e as Error).message}`);
-  }
-  const t = trainingSettings(o);
-  const prefix = o.out ?? `compare-activations-${spec.name ?? 'model'}`;
+  const prefix = o.out ?? defaultPrefix;
   prepareOutput(`${prefix}.json`);
   const log = logger(o.json);
   const data = loadData(o);
   const trainSet =
     t.limit !== undefined ? subset(data.train, 0, Math.min(t.limit, data.train.count)) : data.train;
   log(
-    `mnist-wasm: comparing activations ${activations.join(', ')} on ${spec.name ?? 'model'} ` +
-      `(${describeSpec(spec)}); ${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ` +
-      `${plural(t.epochs, 'epoch')}, seed ${t.seed}, data ${trainSet.name} (${trainSet.count}) / ${data.test.name}`,
+    `mnist-wasm: comparing ${comparison.what} on ${spec.name ?? 'model'} (${describeSpec(spec)}); ` +
+      `${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ${plural(t.epochs, 'epoch')}, loss ${t.loss}, ` +
+      `seed ${t.seed}, data ${trainSet.name} (${trainSet.count}) / ${data.test.name}`,
   );
   let progress: ReturnType<typeof progressReporter> | undefined;
-  const runs = compareActivations(
+  const runs = comparison.run(
     spec,
-    activations,
     { train: trainSet, test: data.test, source: data.source },
     {
       ...t,
       onBatchEnd: (e) => progress?.onBatchEnd?.(e),
       onEpochEnd: (r) => progress?.onEpochEnd(r),
     },
-    (activation) => {
-      log(`\n${activation}`);
+    (label) => {
+      log(`\n${label}`);
       progress = progressReporter(o, trainSet.count, t.epochs, log);
     },
   );
-  const header = ['activation', 'final test acc', 'best test acc (epoch)', 'train seconds'];
+  const header = [comparison.column, 'final test acc', 'best test acc (epoch)', 'train seconds'];
   const rows = runs.map((r) => [
-    r.activation,
+    r.label,
     pct(r.finalTestAccuracy ?? undefined),
     r.bestTestAccuracy === null ? '—' : `${pct(r.bestTestAccuracy)} (${r.bestEpoch})`,
     r.seconds.toFixed(1),
@@ -373,8 +389,10 @@ async function compareCommand(
   const report = {
     model: spec.name ?? 'model',
     architecture: describeSpec(spec),
+    compared: comparison.column,
     seed: t.seed,
     optimizer: t.optimizer,
+    loss: t.loss,
     batchSize: t.batchSize,
     epochs: t.epochs,
     trainCount: trainSet.count,
@@ -383,12 +401,71 @@ async function compareCommand(
   };
   writeFileAtomic(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
   const svg = await plotCurves(
-    runs.map((r) => ({ label: r.activation, history: r.history })),
-    `${spec.name ?? 'model'}: activations compared (seed ${t.seed})`,
+    runs.map((r) => ({ label: r.label, history: r.history })),
+    `${spec.name ?? 'model'}: ${comparison.title} (seed ${t.seed})`,
   );
   writeFileAtomic(`${prefix}.svg`, svg);
   if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
   log(`\ncurves written to ${prefix}.json and ${prefix}.svg`);
+}
+
+async function compareCommand(
+  o: TrainingCliOptions & { model: string; activations: string; out?: string },
+): Promise<void> {
+  const spec = specFromName(o.model);
+  let activations: Activation[];
+  try {
+    activations = parseActivations(o.activations);
+  } catch (e) {
+    throw new UsageError(`--activations: ${(e as Error).message}`);
+  }
+  const comparison: Comparison = {
+    what: `activations ${activations.join(', ')}`,
+    column: 'activation',
+    title: 'activations compared',
+    run: (s, data, options, onRunStart) =>
+      compareActivations(s, activations, data, options, onRunStart),
+  };
+  await runComparison(
+    o,
+    spec,
+    trainingSettings(o),
+    comparison,
+    `compare-activations-${spec.name ?? 'model'}`,
+  );
+}
+
+async function sweepCommand(
+  o: TrainingCliOptions & { model?: string; recipe?: string; lrs: string; out?: string },
+): Promise<void> {
+  const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
+  if (o.recipe && !recipe) {
+    throw new UsageError(
+      `unknown recipe "${o.recipe}" (expected ${Object.keys(RECIPES).join(', ')})`,
+    );
+  }
+  if (recipe && o.model) throw new UsageError('use either --recipe or --model, not both');
+  let learningRates: number[];
+  try {
+    learningRates = parseLearningRates(o.lrs);
+  } catch (e) {
+    throw new UsageError(`--lrs: ${(e as Error).message}`);
+  }
+  const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-128');
+  const comparison: Comparison = {
+    what: `learning rates ${learningRates.join(', ')}`,
+    column: 'learning rate',
+    title: 'learning rates compared',
+    run: (s, data, options, onRunStart) =>
+      sweepLearningRates(s, learningRates, data, options, onRunStart),
+  };
+  await runComparison(
+    o,
+    spec,
+    trainingSettings(o, recipe),
+    comparison,
+    `sweep-lr-${recipe?.name ?? spec.name ?? 'model'}`,
+  );
 }
 
 function evaluateCommand(
@@ -579,6 +656,22 @@ export function buildProgram(): Command {
       'write PREFIX.json and PREFIX.svg (default compare-activations-MODEL)',
     )
     .action(compareCommand);
+
+  trainingOptions(
+    program
+      .command('sweep-lr')
+      .description(
+        'train one model per learning rate from the same seed; table, JSON curves and an SVG plot',
+      )
+      .option('--model <preset|spec.json>', 'the architecture (default mlp-128)')
+      .option(
+        '--recipe <name>',
+        'start from a recipe, e.g. fullbatch-128 (its data, loss, schedule)',
+      )
+      .requiredOption('--lrs <list>', 'comma-separated learning rates, e.g. 0.01,0.7,1.5'),
+  )
+    .option('--out <prefix>', 'write PREFIX.json and PREFIX.svg (default sweep-lr-RECIPE|MODEL)')
+    .action(sweepCommand);
 
   dataOptions(
     program
