@@ -43,7 +43,8 @@ function writeSplit(folder: string, split: DataSplit): void {
             ds.images.subarray(0, ds.count * ds.rows * ds.cols),
           )
         : idx(0x00000801, [ds.count], ds.labels.subarray(0, ds.count));
-    writeFileSync(join(folder, `${name}.gz`), gzipSync(bytes, { level: 9 }));
+    // Level 6: within 2% of level 9's size, several times faster to write.
+    writeFileSync(join(folder, `${name}.gz`), gzipSync(bytes, { level: 6 }));
   }
 }
 
