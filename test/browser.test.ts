@@ -91,6 +91,39 @@ describe.runIf(haveChromium())('the demo in Chromium', () => {
     await page.screenshot({ path: `${artifacts}demo-mnist.png`, fullPage: true });
   }, 200_000);
 
+  it('pauses, resumes and stops training in the worker', async () => {
+    await page.selectOption('select[name=dataset]', 'mnist');
+    await page.selectOption('select[name=model]', 'mlp-256-128');
+    await page.fill('input[name=epochs]', '3');
+    await page.evaluate(() => delete document.body.dataset.state);
+    await page.click('#train');
+    await page.waitForFunction(
+      () => /batch \d+/.test(document.querySelector('#status')!.textContent!),
+      null,
+      { timeout: 30_000 },
+    );
+    await page.click('#pause');
+    await page.waitForTimeout(400); // let the batch event already in flight arrive
+    const pausedAt = await page.textContent('#status');
+    expect(pausedAt).toBe('Paused.');
+    // While paused the worker sends no batches: the loss chart's point count stands still.
+    const points = () => page.getAttribute('#loss-chart', 'data-batch-points');
+    const before = await points();
+    await page.waitForTimeout(800);
+    expect(await points()).toBe(before);
+    expect(await page.textContent('#status')).toBe('Paused.');
+    await page.click('#pause'); // Resume
+    await page.waitForFunction(
+      () => /batch \d+/.test(document.querySelector('#status')!.textContent!),
+      null,
+      { timeout: 30_000 },
+    );
+    await page.click('#stop');
+    await page.waitForSelector('body[data-state="trained"]', { timeout: 30_000 });
+    expect(await page.textContent('#status')).toMatch(/Stopped/);
+    expect(await page.locator('#epochs tbody tr').count()).toBeLessThanOrEqual(1);
+  }, 120_000);
+
   it('gives bit-identical weights to Node for the same spec, data order and seed', async () => {
     const spec = preset('mlp-128-64')!;
     const options = {

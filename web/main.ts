@@ -261,9 +261,12 @@ const client = new TrainerClient(wasmUrl, {
     progress.value = loaded;
   },
   onBatch: (e) => {
-    status.textContent =
-      `epoch ${e.epoch}: batch ${e.batch + 1}/${e.batches}, loss ${e.loss.toFixed(4)}, ` +
-      `${count(e.samplesPerSecond)} samples/s`;
+    // A batch that finished just before the worker saw "pause" must not overwrite "Paused."
+    if (!paused) {
+      status.textContent =
+        `epoch ${e.epoch}: batch ${e.batch + 1}/${e.batches}, loss ${e.loss.toFixed(4)}, ` +
+        `${count(e.samplesPerSecond)} samples/s`;
+    }
     speed.textContent = `${count(e.samplesPerSecond)} samples/s`;
     charts.addBatch(e);
     // The worker's model exists from the first batch on: the pad can use it while it trains.
