@@ -242,7 +242,11 @@ function logger(json: boolean | undefined): (s: string) => void {
   return json ? (s) => process.stderr.write(s + '\n') : (s) => process.stdout.write(s + '\n');
 }
 
-async function train(o: TrainCliOptions): Promise<void> {
+/** The --recipe (with its model) or the --model, never both. */
+function recipeOrModel(
+  o: { model?: string; recipe?: string },
+  defaultModel: string,
+): { recipe?: Recipe; spec: ModelSpec } {
   const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
   if (o.recipe && !recipe) {
     throw new UsageError(
@@ -250,7 +254,11 @@ async function train(o: TrainCliOptions): Promise<void> {
     );
   }
   if (recipe && o.model) throw new UsageError('use either --recipe or --model, not both');
-  const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-256-128');
+  return { recipe, spec: recipe ? recipe.model : specFromName(o.model ?? defaultModel) };
+}
+
+async function train(o: TrainCliOptions): Promise<void> {
+  const { recipe, spec } = recipeOrModel(o, 'mlp-256-128');
   const t = trainingSettings(o, recipe);
   if (o.out) prepareOutput(o.out);
   if (o.plot) prepareOutput(o.plot);
@@ -438,20 +446,13 @@ async function compareCommand(
 async function sweepCommand(
   o: TrainingCliOptions & { model?: string; recipe?: string; lrs: string; out?: string },
 ): Promise<void> {
-  const recipe = o.recipe ? RECIPES[o.recipe] : undefined;
-  if (o.recipe && !recipe) {
-    throw new UsageError(
-      `unknown recipe "${o.recipe}" (expected ${Object.keys(RECIPES).join(', ')})`,
-    );
-  }
-  if (recipe && o.model) throw new UsageError('use either --recipe or --model, not both');
   let learningRates: number[];
   try {
     learningRates = parseLearningRates(o.lrs);
   } catch (e) {
     throw new UsageError(`--lrs: ${(e as Error).message}`);
   }
-  const spec = recipe ? recipe.model : specFromName(o.model ?? 'mlp-128');
+  const { recipe, spec } = recipeOrModel(o, 'mlp-128');
   const comparison: Comparison = {
     what: `learning rates ${learningRates.join(', ')}`,
     column: 'learning rate',
