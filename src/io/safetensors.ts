@@ -130,6 +130,9 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
   } catch (e) {
     return fail(`metadata "spec"/"training" is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    fail('metadata "training" must be a JSON object');
+  }
   let layers;
   try {
     layers = resolveSpec(spec);
@@ -151,6 +154,11 @@ export function decodeModel(bytes: Uint8Array, source: string): DecodedModel {
       fail(
         `unexpected tensor "${name}" for this architecture (expected ${[...expected.keys()].join(', ')})`,
       );
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      fail(
+        `tensor "${name}" has no {dtype, shape, data_offsets} entry (found ${JSON.stringify(entry)})`,
+      );
+    }
     const e = entry as Partial<TensorEntry>;
     if (e.dtype !== 'F32')
       fail(`tensor "${name}" has dtype ${JSON.stringify(e.dtype)}, expected "F32"`);
