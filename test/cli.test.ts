@@ -247,6 +247,12 @@ describe('mnist-wasm CLI', () => {
       /does not exist/,
     ],
     [
+      'a memory limit too small for the run',
+      ['train', '--quick', '--model', 'mlp-40', '--max-memory', '4MB'],
+      /needs .* more than the memory limit of 3\.8 MiB/,
+    ],
+    ['a malformed memory limit', ['train', '--max-memory', 'lots'], /--max-memory must be a size/],
+    [
       'an out-of-range index',
       ['predict', '--model', model, '--quick', '--index', '99999'],
       /out of range/,

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import { OutOfMemoryError } from '../src/engine/engine.js';
+import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import { Model } from '../src/nn/model.js';
 import { resolveSpec, sequential } from '../src/nn/spec.js';
@@ -179,6 +180,22 @@ describe('failures are clear and lose nothing', () => {
       optimizer: { type: 'adam', learningRate: 1e-3 },
     });
     expect(history[0]!.testAccuracy!).toBeGreaterThan(0.8);
+  });
+
+  it('a memory limit is honoured up front, naming the bytes needed and the limit', () => {
+    const engine = createEngine({ maxMemoryBytes: 16 * 2 ** 20 });
+    expect(() => createModel('mlp-256-128', { engine }).parameterCount).not.toThrow();
+    const small16 = createModel('mlp-40', {
+      engine: createEngine({ maxMemoryBytes: 16 * 2 ** 20 }),
+    });
+    // The quick set's 8k images (6.3 MB) plus 1,000-sample activations fit in 16 MiB; the full-batch
+    // chunk of 8,004 (25 MB of inputs) does not.
+    const options = { epochs: 1, optimizer: { type: 'sgd' as const, learningRate: 0.1 } };
+    expect(() => fit(small16, quick, { ...options, batchSize: 'full', chunkSize: 8004 })).toThrow(
+      /batch size 8004 .* needs [\d.]+ MiB \(\d+ bytes\) of WebAssembly memory, more than the memory limit of 16\.0 MiB/,
+    );
+    expect(fit(small16, quick, { ...options, batchSize: 32 }).history).toHaveLength(1);
+    expect(() => createEngine({ maxMemoryBytes: 1000 })).toThrow(/at least 64 KiB/);
   });
 
   it('a batch bigger than the chunk size gives the same step as one pass (gradient accumulation)', () => {

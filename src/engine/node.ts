@@ -3,7 +3,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Engine } from './engine.js';
+import { Engine, type EngineOptions } from './engine.js';
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -23,7 +23,7 @@ export function wasmModule(): WebAssembly.Module {
   return compiled;
 }
 
-/** A fresh engine (own instance, own memory). */
-export function createEngine(): Engine {
-  return Engine.fromModule(wasmModule());
+/** A fresh engine (own instance, own memory), optionally with a memory limit. */
+export function createEngine(options: EngineOptions = {}): Engine {
+  return Engine.fromModule(wasmModule(), options);
 }

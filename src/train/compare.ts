@@ -4,6 +4,7 @@
  * only by the activation.
  */
 import type { DataSplit } from '../data/dataset.js';
+import type { EngineOptions } from '../engine/engine.js';
 import { createEngine } from '../engine/node.js';
 import { Model } from '../nn/model.js';
 import { withActivation } from '../nn/presets.js';
@@ -28,10 +29,11 @@ export function compareRuns(
   runs: readonly { label: string; spec: ModelSpec; options: FitOptions & { seed: number } }[],
   data: DataSplit,
   onRunStart?: (label: string) => void,
+  engineOptions: EngineOptions = {},
 ): ComparisonRun[] {
   return runs.map(({ label, spec, options }) => {
     onRunStart?.(label);
-    const model = new Model(spec, createEngine(), options.seed);
+    const model = new Model(spec, createEngine(engineOptions), options.seed);
     const { history } = fit(model, data, options);
     let best: EpochRecord | undefined;
     for (const r of history) {
@@ -69,13 +71,14 @@ export function compareActivations(
   data: DataSplit,
   options: FitOptions & { seed: number },
   onRunStart?: (label: string) => void,
+  engineOptions: EngineOptions = {},
 ): ComparisonRun[] {
   const runs = activations.map((activation) => ({
     label: activation,
     spec: withActivation(spec, activation),
     options,
   }));
-  return compareRuns(runs, data, onRunStart);
+  return compareRuns(runs, data, onRunStart, engineOptions);
 }
 
 /** The same model and seed once per learning rate (e.g. the full-batch lr sweep 0.01 / 0.7 / 1.5). */
@@ -85,13 +88,14 @@ export function sweepLearningRates(
   data: DataSplit,
   options: FitOptions & { seed: number },
   onRunStart?: (label: string) => void,
+  engineOptions: EngineOptions = {},
 ): ComparisonRun[] {
   const runs = learningRates.map((learningRate) => ({
     label: `lr ${learningRate}`,
     spec,
     options: { ...options, optimizer: { ...options.optimizer, learningRate } },
   }));
-  return compareRuns(runs, data, onRunStart);
+  return compareRuns(runs, data, onRunStart, engineOptions);
 }
 
 /** "0.01,0.7,1.5" → [0.01, 0.7, 1.5], each a positive number. */
