@@ -182,6 +182,39 @@ describe('failures are clear and lose nothing', () => {
     expect(history[0]!.testAccuracy!).toBeGreaterThan(0.8);
   });
 
+  it('non-finite batches name the layer, and can be skipped instead of stopping', () => {
+    // Bright images overflow a layer with huge weights to ±Inf (then NaN in the softmax); black
+    // images give finite losses and gradients. Batches of one, in order.
+    const count = 20;
+    const images = new Uint8Array(count * 784);
+    for (let i = 1; i < count; i += 2) images.fill(255, i * 784, (i + 1) * 784);
+    const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+    const data = { train: { name: 'stripes', images, labels, count, rows: 28, cols: 28 } };
+    const spec = sequential(784)
+      .dense(10, 'linear', { init: 'uniform', initScale: 3e37 })
+      .spec('huge');
+    const options = {
+      epochs: 2,
+      batchSize: 1,
+      shuffle: false,
+      optimizer: { type: 'sgd' as const, learningRate: 0.01 },
+    };
+    const stopping = createModel(spec, { seed: 1 });
+    const before = stopping.snapshot();
+    expect(() => fit(stopping, data, options)).toThrow(
+      /epoch 1, batch 2 \(first non-finite values: layer 0 \(dense\) outputs\)/,
+    );
+    expect(Array.from(stopping.parameters())).toEqual(Array.from(before));
+    const skipping = createModel(spec, { seed: 1 });
+    const { history } = fit(skipping, data, { ...options, onNonFinite: 'skip' });
+    expect(history.map((h) => h.skippedBatches)).toEqual([10, 10]);
+    expect(Number.isFinite(history[1]!.trainLoss)).toBe(true);
+    expect(skipping.engine.kernels.has_non_finite(skipping.paramsPtr, skipping.regionFloats)).toBe(
+      0,
+    );
+    expect(Array.from(skipping.parameters())).not.toEqual(Array.from(before)); // the black batches trained
+  });
+
   it('a memory limit is honoured up front, naming the bytes needed and the limit', () => {
     const engine = createEngine({ maxMemoryBytes: 16 * 2 ** 20 });
     expect(() => createModel('mlp-256-128', { engine }).parameterCount).not.toThrow();

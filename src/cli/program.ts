@@ -182,6 +182,7 @@ interface TrainingCliOptions extends DataOptions {
   seed?: number;
   limit?: number;
   testEvery?: number;
+  onDivergence?: 'stop' | 'skip';
   json?: boolean;
   progress: boolean;
 }
@@ -218,6 +219,7 @@ function trainingSettings(o: TrainingCliOptions, recipe?: Recipe) {
     testEvery: o.testEvery ?? recipe?.testEvery ?? 1,
     limit: o.limit ?? recipe?.trainLimit,
     shuffle: recipe?.shuffle ?? true,
+    onNonFinite: o.onDivergence,
   };
 }
 
@@ -653,6 +655,14 @@ export function buildProgram(): Command {
         '--test-every <n>',
         'evaluate the test set every N epochs (0 = only at the end)',
         nonNegativeInt('--test-every'),
+      )
+      .addOption(
+        new Option(
+          '--on-divergence <what>',
+          'a batch with NaN/Inf loss or gradients: stop (restore the last good epoch) or skip it',
+        )
+          .choices(['stop', 'skip'])
+          .default('stop'),
       )
       .option('--json', 'print one JSON summary on stdout')
       .option('--no-progress', 'no progress bar');

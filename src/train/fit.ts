@@ -9,6 +9,7 @@ import type { Dataset, DataSplit } from '../data/dataset.js';
 import { Rng } from '../engine/rng.js';
 import type { LossName, Model } from '../nn/model.js';
 import { Workspace } from '../nn/workspace.js';
+import { shapeSize } from '../nn/spec.js';
 import { describeOptimizer, Optimizer, type OptimizerOptions } from './optimizer.js';
 
 export interface BatchEvent {
@@ -37,6 +38,8 @@ export interface EpochRecord {
   /** Wall-clock seconds of the training pass (evaluation excluded). */
   seconds: number;
   samplesPerSecond: number;
+  /** Batches dropped because their loss or gradients were not finite (onNonFinite: 'skip'). */
+  skippedBatches?: number;
 }
 
 export interface FitOptions {
@@ -64,6 +67,12 @@ export interface FitOptions {
   onBatchEnd?: (event: BatchEvent) => void;
   /** `evaluation` (with the confusion matrix) is given when the test set was evaluated. */
   onEpochEnd?: (record: EpochRecord, evaluation?: Evaluation) => void;
+  /**
+   * What to do with a batch whose loss or gradients are NaN/±Inf: 'stop' (default) restores the
+   * last good weights and throws TrainingDivergedError naming epoch, batch and layer; 'skip' drops
+   * that batch's update and counts it in the epoch's `skippedBatches`.
+   */
+  onNonFinite?: 'stop' | 'skip';
   /** Stop at the next batch boundary once aborted; the history so far is returned. */
   signal?: AbortSignal;
 }
@@ -90,13 +99,36 @@ export class TrainingDivergedError extends Error {
     readonly lossValue: number,
     /** Epochs fully completed before the divergence; the model holds their weights. */
     readonly completedEpochs: number,
+    /** Where the first non-finite values appeared, e.g. "layer 2 (dense) outputs". */
+    readonly where = 'the loss',
   ) {
     super(
-      `training diverged: the loss became ${lossValue} at epoch ${epoch}, batch ${batch + 1}; ` +
+      `training diverged: the loss became ${lossValue} at epoch ${epoch}, batch ${batch + 1} ` +
+        `(first non-finite values: ${where}); ` +
         `the learning rate is probably too high. The model was restored to ` +
         (completedEpochs > 0 ? `the end of epoch ${completedEpochs}` : 'its initial weights'),
     );
   }
+}
+
+/** The first layer (in forward order) whose outputs for n samples hold NaN/±Inf, or the loss. */
+function locateNonFiniteOutputs(ws: Workspace, n: number): string {
+  const k = ws.model.engine.kernels;
+  for (const l of ws.model.layers) {
+    if (k.has_non_finite(ws.buffers[l.index]!.out, n * shapeSize(l.outShape)))
+      return `layer ${l.index} (${l.type}) outputs`;
+  }
+  return 'the loss';
+}
+
+/** The first layer whose parameter gradients hold NaN/±Inf, or undefined when all are finite. */
+function locateNonFiniteGradients(model: Model): string | undefined {
+  const k = model.engine.kernels;
+  if (!k.has_non_finite(model.gradsPtr, model.regionFloats)) return undefined;
+  for (const t of model.tensors) {
+    if (k.has_non_finite(model.gradsPtr + t.offset * 4, t.length)) return `${t.name} gradients`;
+  }
+  return 'the gradients';
 }
 
 /** A dataset copied into the model's arena. */
@@ -275,6 +307,8 @@ export function* trainingSteps(
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
+    let counted = 0;
+    let skipped = 0;
     for (let batch = 0; batch < batches; batch++) {
       if (options.signal?.aborted) {
         stopped = true;
@@ -283,23 +317,31 @@ export function* trainingSteps(
       const start = batch * batchSize;
       const B = Math.min(batchSize, train.count - start);
       const r = { lossSum: 0, correct: 0 };
-      for (let offset = 0; offset < B; offset += chunk) {
+      let where: string | undefined;
+      for (let offset = 0; offset < B && !where; offset += chunk) {
         const n = Math.min(chunk, B - offset);
         loadBatch(ws, trainStaged, start + offset, n);
         ws.forward(n, true);
         const c = ws.loss(n, loss, true, 1 / B);
-        ws.backward(n, offset > 0);
+        if (!Number.isFinite(c.lossSum)) where = locateNonFiniteOutputs(ws, n);
+        else ws.backward(n, offset > 0);
         r.lossSum += c.lossSum;
         r.correct += c.correct;
       }
-      if (!Number.isFinite(r.lossSum)) {
-        model.restore(lastGood);
-        throw new TrainingDivergedError(epoch, batch, r.lossSum / B, epoch - 1);
-      }
-      optimizer.step();
-      lossSum += r.lossSum;
-      correct += r.correct;
+      where ??= locateNonFiniteGradients(model);
       seen += B;
+      if (where) {
+        if (options.onNonFinite !== 'skip') {
+          model.restore(lastGood);
+          throw new TrainingDivergedError(epoch, batch, r.lossSum / B, epoch - 1, where);
+        }
+        skipped++;
+      } else {
+        optimizer.step();
+        lossSum += r.lossSum;
+        correct += r.correct;
+        counted += B;
+      }
       if (options.onBatchEnd) {
         const elapsed = (busyMs + performance.now() - resumed) / 1000;
         options.onBatchEnd({
@@ -325,10 +367,11 @@ export function* trainingSteps(
     lastGood = model.snapshot();
     const record: EpochRecord = {
       epoch,
-      trainLoss: lossSum / seen,
-      trainAccuracy: correct / seen,
+      trainLoss: counted > 0 ? lossSum / counted : NaN,
+      trainAccuracy: counted > 0 ? correct / counted : NaN,
       seconds,
       samplesPerSecond: seen / seconds,
+      ...(skipped > 0 ? { skippedBatches: skipped } : {}),
     };
     const isLast = epoch === options.epochs || stopped;
     let evaluation: Evaluation | undefined;
