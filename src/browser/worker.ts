@@ -6,9 +6,9 @@
  */
 import type { DataSplit } from '../data/dataset.js';
 import { Engine } from '../engine/engine.js';
-import { decodeModel, encodeModel, modelFromBytes } from '../io/safetensors.js';
+import { encodeModel, modelFromBytes } from '../io/safetensors.js';
 import { Model } from '../nn/model.js';
-import { fitAsync, predict, evaluate } from '../train/fit.js';
+import { fitAsync, predict } from '../train/fit.js';
 import { fetchDataset } from './data.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
@@ -162,13 +162,12 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'import-model': {
-      // Decode and validate completely before replacing anything.
-      decodeModel(msg.bytes, msg.name);
+      if (training) throw new Error(`${msg.name}: stop training before loading a model file`);
+      // modelFromBytes validates the whole file before building anything; the current model is
+      // replaced only after the new one is known to be usable.
       const loaded = modelFromBytes(msg.bytes, msg.name, Engine.fromModule(requireWasm()));
       checkUsable(loaded, msg.name);
-      if (training) throw new Error(`${msg.name}: stop training before loading a model file`);
       model = loaded;
-      if (data) evaluate(model, data.test); // warms the workspace; also proves the model runs
       post({ type: 'model-loaded', id: msg.id, name: msg.name, summary: model.summary() });
       return;
     }
