@@ -265,6 +265,18 @@ describe('mnist-wasm CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('--debug adds the stack trace to the one-line message', () => {
+    const args = ['evaluate', '--model', join(dir, 'none.safetensors'), '--quick'];
+    const plain = run(...args);
+    const debug = run(...args, '--debug');
+    expect(plain.stderr).toMatch(/^error: model file .*none.safetensors does not exist\n$/);
+    expect(debug.code).toBe(1);
+    expect(debug.stderr.startsWith(plain.stderr)).toBe(true);
+    expect(debug.stderr).toMatch(
+      /\nModelFileError: model file .* does not exist\n\s+at loadModel /,
+    );
+  });
+
   it('a corrupt model file is rejected and a failed run leaves no file behind', () => {
     const corrupt = join(dir, 'corrupt.safetensors');
     writeFileSync(corrupt, 'this is not a model');

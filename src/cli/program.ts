@@ -1,18 +1,29 @@
 /**
- * The `mnist-wasm` command: train, evaluate, predict, info, recipes.
+ * The `mnist-wasm` command: train, compare-activations, sweep-lr, evaluate, predict, info, recipes,
+ * export (ONNX).
  * Human output goes to stdout (tables, final line) and stderr (progress bar); with --json, stdout
  * carries exactly one JSON object and everything else goes to stderr. Errors print one line,
- * `error: …`, and exit 1 (2 for usage errors); MNIST_WASM_DEBUG=1 adds the stack.
+ * `error: …`, and exit 1 (2 for usage errors); --debug (or MNIST_WASM_DEBUG=1) adds the stack.
+ * SIGINT/SIGTERM during training stop it at a batch boundary and exit 130/143.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { subset, type DataSplit } from '../data/dataset.js';
 import { loadIdxDir, loadMnist, loadMnistQuick } from '../data/mnist.js';
 import { readDigitImage } from '../data/image.js';
 import { createEngine } from '../engine/node.js';
-import { checkWritable, loadModel, saveModel, writeFileAtomic } from '../io/files.js';
+import {
+  checkWritable,
+  loadCheckpoint,
+  loadModel,
+  saveCheckpoint,
+  saveModel,
+  writeFileAtomic,
+} from '../io/files.js';
+import { CHECKPOINT_FILE, type CheckpointFile } from '../io/checkpoint.js';
+import type { TrainingCheckpoint } from '../train/checkpoint.js';
 import { describeSpec } from '../io/safetensors.js';
 import { createModel, specFromName } from '../nn/create.js';
 import { LOSSES, type LossName, type Model } from '../nn/model.js';
@@ -27,7 +38,7 @@ import {
 } from '../train/compare.js';
 import {
   evaluate,
-  fit,
+  fitAsync,
   predict,
   TrainingDivergedError,
   type BatchEvent,
@@ -41,6 +52,7 @@ import {
   type OptimizerOptions,
 } from '../train/optimizer.js';
 import { RECIPES, type Recipe } from '../train/recipes.js';
+import { registerExportCommand } from './export.js';
 import { plotCurves } from '../io/plot.js';
 import { HIDDEN_ACTIVATIONS, type Activation, type ModelSpec } from '../nn/spec.js';
 
@@ -192,7 +204,49 @@ interface TrainCliOptions extends TrainingCliOptions {
   recipe?: string;
   out?: string;
   plot?: string;
+  checkpoint?: string;
+  resume?: string;
 }
+
+/** Training stopped by SIGINT/SIGTERM: not a failure of the program, exits 128 + signal number. */
+class Interrupted extends Error {
+  override name = 'Interrupted';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What `train --resume` needs to restart a run, kept in each checkpoint. */
+interface RunRecord {
+  recipe?: string;
+  data?: string;
+  quick?: boolean;
+  settings: ReturnType<typeof trainingSettings>;
+}
+
+/** Options that would change what a resumed run computes, so --resume refuses them. */
+const FIXED_BY_CHECKPOINT: readonly (keyof TrainCliOptions)[] = [
+  'model',
+  'recipe',
+  'data',
+  'quick',
+  'optimizer',
+  'lr',
+  'momentum',
+  'nesterov',
+  'rho',
+  'epsilon',
+  'weightDecay',
+  'batch',
+  'loss',
+  'seed',
+  'limit',
+];
+const optionFlag = (key: string): string =>
+  `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** The training settings from the command line, on top of a recipe's (if any). */
 function trainingSettings(o: TrainingCliOptions, recipe?: Recipe) {
@@ -289,15 +343,47 @@ function recipeOrModel(
   return { recipe, spec: recipe ? recipe.model : specFromName(o.model ?? defaultModel) };
 }
 
-async function train(o: TrainCliOptions): Promise<void> {
-  const { recipe, spec } = recipeOrModel(o, 'mlp-256-128');
-  const t = trainingSettings(o, recipe);
+/** The checkpoint's run with what --resume may change applied: epochs, test-every, on-divergence. */
+function resumedRun(o: TrainCliOptions, file: CheckpointFile, onDivergenceFromCli: boolean) {
+  const given = FIXED_BY_CHECKPOINT.filter((k) => o[k] !== undefined);
+  if (given.length > 0) {
+    throw new UsageError(
+      `--resume continues the checkpoint's run exactly as it was, so ${given.map(optionFlag).join(', ')} ` +
+        `cannot be given (--epochs, --test-every and --on-divergence can)`,
+    );
+  }
+  const run = file.run as Partial<RunRecord>;
+  if (typeof run.settings !== 'object' || run.settings === null) {
+    throw new UsageError(`${o.resume}: this checkpoint was not written by \`mnist-wasm train\``);
+  }
+  const settings = {
+    ...run.settings,
+    ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
+    ...(o.testEvery !== undefined ? { testEvery: o.testEvery } : {}),
+    ...(onDivergenceFromCli ? { onNonFinite: o.onDivergence } : {}),
+  };
+  const recipe = run.recipe ? RECIPES[run.recipe] : undefined;
+  return { recipe, spec: file.spec, settings, data: { data: run.data, quick: run.quick } };
+}
+
+async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
+  const resumeFile = o.resume ? loadCheckpoint(o.resume) : undefined;
+  const resumed = resumeFile
+    ? resumedRun(o, resumeFile, cmd.getOptionValueSource('onDivergence') === 'cli')
+    : undefined;
+  const { recipe, spec } = resumed ?? recipeOrModel(o, 'mlp-256-128');
+  const t = resumed?.settings ?? trainingSettings(o, recipe);
+  const dataOptions: DataOptions = resumed
+    ? { ...resumed.data, maxMemory: o.maxMemory }
+    : { data: o.data && resolve(o.data), quick: o.quick, maxMemory: o.maxMemory };
+  const checkpointDir = o.checkpoint ?? o.resume;
   if (o.out) prepareOutput(o.out);
   if (o.plot) prepareOutput(o.plot);
+  if (checkpointDir) prepareOutput(join(checkpointDir, CHECKPOINT_FILE));
   const log = logger(o.json);
   const model = createModel(spec, { seed: t.seed, engine: engineFor(o) });
   model.checkLoss(t.loss);
-  const data = loadData(o);
+  const data = loadData(dataOptions);
   const trainSet =
     t.limit !== undefined ? subset(data.train, 0, Math.min(t.limit, data.train.count)) : data.train;
 
@@ -310,10 +396,63 @@ async function train(o: TrainCliOptions): Promise<void> {
       `${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ${plural(t.epochs, 'epoch')}, loss ${t.loss}, seed ${t.seed}`,
   );
   const progress = progressReporter(o, trainSet.count, t.epochs, log);
+  const resume = resumeFile?.checkpoint;
+  if (resume) {
+    log(
+      `  resuming from ${o.resume} at epoch ${resume.epoch}, batch ${resume.batch} of ${resume.batches}`,
+    );
+    for (const r of resume.history) log(epochRow(r, t.epochs));
+  }
+
+  // Checkpoints: after each epoch and when a signal stops the run. A failed write keeps the
+  // previous checkpoint and training goes on; the user is told either way.
+  const run: RunRecord = { recipe: recipe?.name, ...dataOptions, settings: t };
+  delete (run as DataOptions).maxMemory;
+  let saved: { epoch: number; batch: number } | undefined = resume
+    ? { epoch: resume.epoch, batch: resume.batch }
+    : undefined;
+  let saveError: string | undefined;
+  const onCheckpoint = checkpointDir
+    ? (checkpoint: TrainingCheckpoint) => {
+        try {
+          saveCheckpoint(
+            checkpointDir,
+            model,
+            checkpoint,
+            run as unknown as Record<string, unknown>,
+          );
+          saved = { epoch: checkpoint.epoch, batch: checkpoint.batch };
+          saveError = undefined;
+        } catch (e) {
+          saveError = (e as Error).message;
+          progress.stop();
+          process.stderr.write(
+            `warning: checkpoint not saved: ${saveError}; ` +
+              (saved ? `${checkpointDir} still holds ${position(saved)}\n` : 'training goes on\n'),
+          );
+        }
+      }
+    : undefined;
+
+  // Ctrl-C / kill: stop at the next batch boundary (fitAsync returns to the event loop every 50 ms
+  // so the signal gets through), write the checkpoint, exit 130/143. A second signal exits at once.
+  const controller = new AbortController();
+  let signal: NodeJS.Signals | undefined;
+  const onSignal = (s: NodeJS.Signals): void => {
+    if (signal) process.exit(s === 'SIGINT' ? 130 : 143);
+    signal = s;
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const started = performance.now();
   let result;
   try {
-    result = fit(model, { train: trainSet, test: data.test }, { ...t, ...progress });
+    result = await fitAsync(
+      model,
+      { train: trainSet, test: data.test },
+      { ...t, ...progress, onCheckpoint, resume, signal: controller.signal },
+    );
   } catch (e) {
     progress.stop();
     if (e instanceof TrainingDivergedError && o.out && e.completedEpochs > 0) {
@@ -321,6 +460,25 @@ async function train(o: TrainCliOptions): Promise<void> {
       throw new Error(`${e.message}; saved that model to ${o.out}`);
     }
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (signal) {
+    progress.stop();
+    const at = result.stopped ? `stopped by ${signal}` : `${signal} after the last epoch`;
+    const resumeHint = `continue with: mnist-wasm train --resume ${checkpointDir}`;
+    throw new Interrupted(
+      !checkpointDir
+        ? `${at}; nothing was saved (train with --checkpoint DIR to be able to resume)`
+        : saveError
+          ? `${at}; the checkpoint could not be written (${saveError}); ` +
+            (saved
+              ? `${checkpointDir} holds ${position(saved)}; ${resumeHint}`
+              : 'nothing was saved')
+          : `${at}; checkpoint saved to ${checkpointDir} (${position(saved!)}); ${resumeHint}`,
+      signal === 'SIGINT' ? 130 : 143,
+    );
   }
   const totalSeconds = (performance.now() - started) / 1000;
   const final = evaluate(model, data.test, { loss: t.loss });
@@ -357,6 +515,8 @@ async function train(o: TrainCliOptions): Promise<void> {
       trainSeconds,
       totalSeconds,
       out: o.out ?? null,
+      checkpoint: checkpointDir ?? null,
+      resumedFrom: resume ? { epoch: resume.epoch, batch: resume.batch } : null,
       epochs: result.history,
     };
     process.stdout.write(JSON.stringify(summary) + '\n');
@@ -367,6 +527,11 @@ async function train(o: TrainCliOptions): Promise<void> {
       (o.out ? `; model saved to ${o.out}` : '') +
       (o.plot ? `; curves plotted to ${o.plot}` : ''),
   );
+}
+
+/** "the end of epoch 2" or "epoch 3, batch 120" for a checkpoint position. */
+function position(p: { epoch: number; batch: number }): string {
+  return p.batch === 0 ? `the end of epoch ${p.epoch - 1}` : `epoch ${p.epoch}, batch ${p.batch}`;
 }
 
 /** What a comparison varies: its runs, their column title, and the words for its report. */
@@ -682,6 +847,14 @@ export function buildProgram(): Command {
   )
     .option('--out <file>', 'write the trained model (.safetensors)')
     .option('--plot <file.svg>', 'write loss and accuracy curves as an SVG image')
+    .option(
+      '--checkpoint <dir>',
+      'save a resumable checkpoint to DIR after each epoch and on Ctrl-C / SIGTERM',
+    )
+    .option(
+      '--resume <dir>',
+      'continue an interrupted run from its checkpoint (bit-identical to an uninterrupted run)',
+    )
     .action(train);
 
   trainingOptions(
@@ -754,11 +927,16 @@ export function buildProgram(): Command {
     .action(infoCommand);
 
   program.command('recipes').description("list the seed projects' recipes").action(recipesCommand);
+  registerExportCommand(program);
+  for (const command of program.commands) {
+    command.option('--debug', 'on an error, also print its stack trace (for bug reports)');
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  const debug = argv.includes('--debug') || Boolean(process.env.MNIST_WASM_DEBUG);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -768,12 +946,16 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its message (help, version, or a usage error).
       return err.exitCode ?? 2;
     }
+    if (err instanceof Interrupted) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }
     process.stderr.write(`error: ${err.message}\n`);
-    if (process.env.MNIST_WASM_DEBUG) process.stderr.write(`${err.stack}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }

@@ -5,6 +5,9 @@
  * nearby seeds give unrelated streams. Integer-only arithmetic makes every draw identical in every
  * JavaScript engine, which is what lets Node and the browser produce bit-identical weights.
  */
+/** sfc32's state words a, b, c, d as unsigned integers. */
+export type RngState = [number, number, number, number];
+
 export class Rng {
   private a: number;
   private b: number;
@@ -70,6 +73,27 @@ export class Rng {
       values[i] = values[j];
       values[j] = t;
     }
+  }
+
+  /** The generator's whole state (four u32 words): a stream restored from it continues exactly. */
+  getState(): RngState {
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  /** A generator that continues the stream whose state `getState` returned. */
+  static fromState(state: readonly number[]): Rng {
+    if (
+      !Array.isArray(state) ||
+      state.length !== 4 ||
+      !state.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)
+    ) {
+      throw new RangeError(
+        `RNG state must be four 32-bit unsigned integers, got ${JSON.stringify(state)}`,
+      );
+    }
+    const rng = new Rng(0);
+    [rng.a, rng.b, rng.c, rng.d] = state.map((x) => x | 0) as RngState;
+    return rng;
   }
 
   /** An independent child stream (e.g. one per epoch), reproducible from this one. */

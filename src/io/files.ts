@@ -20,6 +20,14 @@ import type { Engine } from '../engine/engine.js';
 import { createEngine } from '../engine/node.js';
 import type { Model } from '../nn/model.js';
 import { encodeModel, ModelFileError, modelFromBytes } from './safetensors.js';
+import type { TrainingCheckpoint } from '../train/checkpoint.js';
+import { CheckpointError } from '../train/checkpoint.js';
+import {
+  CHECKPOINT_FILE,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointFile,
+} from './checkpoint.js';
 
 let tempCounter = 0;
 
@@ -40,6 +48,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
     closeSync(fd);
     fd = undefined;
     renameSync(temp, target);
+    syncDirectory(dir);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     rmSync(temp, { force: true });
@@ -53,6 +62,19 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
             ? 'the file system is read-only'
             : err.message;
     throw new ModelFileError(`cannot write ${path}: ${reason} (nothing was written)`);
+  }
+}
+
+/** Make a rename durable: fsync the directory that holds the entry (a no-op where unsupported). */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some platforms cannot open or fsync a directory; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -70,8 +92,12 @@ export function checkWritable(path: string): void {
     throw new ModelFileError(`cannot write ${path}: ${dir} is not a directory`);
   try {
     accessSync(dir, constants.W_OK);
-  } catch {
-    throw new ModelFileError(`cannot write ${path}: permission denied in ${dir}`);
+  } catch (e) {
+    throw new ModelFileError(
+      (e as NodeJS.ErrnoException).code === 'EROFS'
+        ? `cannot write ${path}: the file system is read-only`
+        : `cannot write ${path}: permission denied in ${dir}`,
+    );
   }
   try {
     if (statSync(target).isDirectory())
@@ -98,4 +124,38 @@ export function loadModel(path: string, engine: Engine = createEngine()): Model 
     );
   }
   return modelFromBytes(bytes, path, engine);
+}
+
+/** Write `checkpoint` as DIR/checkpoint.safetensors, atomically: a failure keeps the previous one. */
+export function saveCheckpoint(
+  dir: string,
+  model: Model,
+  checkpoint: TrainingCheckpoint,
+  run: Record<string, unknown> = {},
+): string {
+  const path = join(dir, CHECKPOINT_FILE);
+  writeFileAtomic(path, encodeCheckpoint(model.spec, model.metadata, checkpoint, run));
+  return path;
+}
+
+/** Read DIR/checkpoint.safetensors (or a checkpoint file given directly). */
+export function loadCheckpoint(dirOrFile: string): CheckpointFile {
+  let path = dirOrFile;
+  try {
+    if (statSync(dirOrFile).isDirectory()) path = join(dirOrFile, CHECKPOINT_FILE);
+  } catch {
+    throw new CheckpointError(`checkpoint ${dirOrFile} does not exist`);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CheckpointError(
+      err.code === 'ENOENT'
+        ? `no checkpoint in ${dirOrFile} (${CHECKPOINT_FILE} is missing; was the run started with --checkpoint?)`
+        : `cannot read checkpoint ${path}: ${err.message}`,
+    );
+  }
+  return decodeCheckpoint(bytes, path);
 }

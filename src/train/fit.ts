@@ -11,6 +11,13 @@ import type { LossName, Model } from '../nn/model.js';
 import { Workspace } from '../nn/workspace.js';
 import { shapeSize } from '../nn/spec.js';
 import { describeOptimizer, Optimizer, type OptimizerOptions } from './optimizer.js';
+import {
+  checkResumable,
+  fingerprintDataset,
+  type CheckpointSettings,
+  type EpochProgress,
+  type TrainingCheckpoint,
+} from './checkpoint.js';
 
 export interface BatchEvent {
   epoch: number;
@@ -75,6 +82,16 @@ export interface FitOptions {
   onNonFinite?: 'stop' | 'skip';
   /** Stop at the next batch boundary once aborted; the history so far is returned. */
   signal?: AbortSignal;
+  /**
+   * Called with the run's complete state after every epoch (once its test evaluation is done) and
+   * when `signal` stops it mid-epoch: save it (src/io/checkpoint.ts) to make the run resumable.
+   */
+  onCheckpoint?: (checkpoint: TrainingCheckpoint) => void;
+  /**
+   * Continue an interrupted run from its checkpoint: the model, data and settings must be the
+   * run's own (epochs may be more); the final weights are bit-identical to an uninterrupted run.
+   */
+  resume?: TrainingCheckpoint;
 }
 
 export interface FitResult {
@@ -287,31 +304,107 @@ export function* trainingSteps(
   const trainStaged = stage(model, train);
   const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
   const seed = options.seed ?? model.seed;
-  const rng = new Rng(seed);
+  const shuffle = options.shuffle ?? true;
+  let rng = new Rng(seed);
   // Dropout draws from its own stream so that adding dropout does not change the data order.
   ws.dropoutRng = new Rng((seed ^ DROPOUT_STREAM) >>> 0);
   const order = new Int32Array(train.count);
   const batches = Math.ceil(train.count / batchSize);
-  const history: EpochRecord[] = [];
+  let history: EpochRecord[] = [];
   let lastGood = model.snapshot();
   let stopped = false;
 
-  for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
-    if (options.shuffle ?? true) {
+  const settings: CheckpointSettings = {
+    batchSize,
+    loss,
+    optimizer: options.optimizer,
+    seed,
+    shuffle,
+    chunkSize,
+  };
+  const fingerprint =
+    options.onCheckpoint || options.resume ? fingerprintDataset(train) : undefined;
+  const zero = (): EpochProgress => ({
+    lossSum: 0,
+    correct: 0,
+    seen: 0,
+    counted: 0,
+    skipped: 0,
+    busyMs: 0,
+  });
+  const startSeed = model.seed;
+  const startMetadata = structuredClone(model.metadata);
+  let firstEpoch = 1;
+  let firstBatch = 0;
+  let resumedProgress: EpochProgress | undefined;
+  const cp = options.resume;
+  if (cp) {
+    checkResumable(cp, model, settings, fingerprint!, batches, options.epochs);
+    model.restore(cp.params);
+    model.engine.f32(model.state1Ptr, model.regionFloats).set(cp.state1);
+    model.engine.f32(model.state2Ptr, model.regionFloats).set(cp.state2);
+    optimizer.setState(cp.optimizer);
+    rng = Rng.fromState(cp.shuffleRng);
+    ws.dropoutRng = Rng.fromState(cp.dropoutRng);
+    history = cp.history.map((r) => ({ ...r }));
+    model.seed = cp.modelSeed;
+    model.metadata = structuredClone(cp.modelMetadata);
+    lastGood = cp.epochStart.slice();
+    firstEpoch = cp.epoch;
+    firstBatch = cp.batch;
+    resumedProgress = { ...cp.progress };
+  }
+  /** The run's state at a batch boundary of `epoch`, `batch` batches into it. */
+  const capture = (
+    epoch: number,
+    batch: number,
+    shuffleRng: Rng,
+    progress: EpochProgress,
+  ): TrainingCheckpoint => ({
+    epoch,
+    batch,
+    batches,
+    shuffleRng: shuffleRng.getState(),
+    dropoutRng: ws.dropoutRng!.getState(),
+    optimizer: optimizer.getState(),
+    progress: { ...progress },
+    history: history.map((r) => ({ ...r })),
+    settings,
+    dataset: fingerprint!,
+    modelSeed: cp?.modelSeed ?? startSeed,
+    modelMetadata: structuredClone(cp?.modelMetadata ?? startMetadata),
+    params: model.snapshot(),
+    state1: model.engine.f32(model.state1Ptr, model.regionFloats).slice(),
+    state2: model.engine.f32(model.state2Ptr, model.regionFloats).slice(),
+    epochStart: lastGood.slice(),
+  });
+
+  for (let epoch = firstEpoch; epoch <= options.epochs && !stopped; epoch++) {
+    // The stream as it was before this epoch's shuffle: a mid-epoch checkpoint replays from it.
+    const epochRng = Rng.fromState(rng.getState());
+    if (shuffle) {
       for (let i = 0; i < order.length; i++) order[i] = i;
       rng.shuffle(order);
       setOrder(model, trainStaged, order);
     }
-    let busyMs = 0;
+    const p = resumedProgress ?? zero();
+    resumedProgress = undefined;
+    let busyMs = p.busyMs;
     let resumed = performance.now();
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let counted = 0;
-    let skipped = 0;
-    for (let batch = 0; batch < batches; batch++) {
+    let lossSum = p.lossSum;
+    let correct = p.correct;
+    let seen = p.seen;
+    let counted = p.counted;
+    let skipped = p.skipped;
+    const startBatch = epoch === firstEpoch ? firstBatch : 0;
+    for (let batch = startBatch; batch < batches; batch++) {
       if (options.signal?.aborted) {
         stopped = true;
+        busyMs += performance.now() - resumed;
+        resumed = performance.now();
+        options.onCheckpoint?.(
+          capture(epoch, batch, epochRng, { lossSum, correct, seen, counted, skipped, busyMs }),
+        );
         break;
       }
       const start = batch * batchSize;
@@ -382,6 +475,9 @@ export function* trainingSteps(
     }
     history.push(record);
     options.onEpochEnd?.(record, evaluation);
+    if (options.onCheckpoint && !stopped) {
+      options.onCheckpoint(capture(epoch + 1, 0, rng, zero()));
+    }
   }
 
   const last = history[history.length - 1];

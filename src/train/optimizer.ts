@@ -70,6 +70,13 @@ export function describeOptimizer(o: OptimizerOptions): string {
   return `${o.type}(${extra.join(', ')})`;
 }
 
+/** Step count and Adam's running β powers: what a checkpoint keeps besides the state regions. */
+export interface OptimizerCounters {
+  steps: number;
+  beta1Power: number;
+  beta2Power: number;
+}
+
 /** Applies updates to one model; its state lives in the model's state regions. */
 export class Optimizer {
   private stepCount = 0;
@@ -98,6 +105,18 @@ export class Optimizer {
 
   get steps(): number {
     return this.stepCount;
+  }
+
+  /** The host-side counters (the moment estimates live in the model's state regions). */
+  getState(): OptimizerCounters {
+    return { steps: this.stepCount, beta1Power: this.beta1Power, beta2Power: this.beta2Power };
+  }
+
+  /** Continue from counters `getState` returned (with the state regions restored alongside). */
+  setState(state: OptimizerCounters): void {
+    this.stepCount = state.steps;
+    this.beta1Power = state.beta1Power;
+    this.beta2Power = state.beta2Power;
   }
 
   /** One update from the gradients currently in the model's grads region. */
