@@ -33,6 +33,7 @@ export {
 export { createModel, specFromName } from './nn/create.js';
 export {
   fit,
+  fitAsync,
   evaluate,
   predict,
   TrainingDivergedError,
@@ -65,7 +66,26 @@ export {
   MODEL_FORMAT,
   MODEL_VERSION,
 } from './io/safetensors.js';
-export { saveModel, loadModel, writeFileAtomic } from './io/files.js';
+export {
+  saveModel,
+  loadModel,
+  saveCheckpoint,
+  loadCheckpoint,
+  writeFileAtomic,
+} from './io/files.js';
+export {
+  encodeCheckpoint,
+  decodeCheckpoint,
+  CHECKPOINT_FILE,
+  type CheckpointFile,
+} from './io/checkpoint.js';
+export {
+  CheckpointError,
+  fingerprintDataset,
+  type TrainingCheckpoint,
+  type CheckpointSettings,
+} from './train/checkpoint.js';
+export { encodeOnnx, decodeOnnx, OnnxExportError, ONNX_OPSET } from './io/onnx.js';
 export type { Dataset, DataSplit } from './data/dataset.js';
 export { subset } from './data/dataset.js';
 export { loadMnist, loadMnistQuick, loadIdxDir } from './data/mnist.js';

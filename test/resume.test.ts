@@ -105,6 +105,12 @@ describe('train --checkpoint, killed, then --resume', () => {
     expect(cp.history).toHaveLength(1);
     expect(existsSync(join(ck, 'm.safetensors'))).toBe(false); // no model from an unfinished run
     expect(readdirSync(ck)).toEqual(['checkpoint.safetensors']);
+    // A run in progress can be evaluated and inspected straight from its checkpoint.
+    const evaluated = run('evaluate', '--model', ck, '--quick', '--json');
+    expect(evaluated.status, evaluated.stderr).toBe(0);
+    expect(JSON.parse(evaluated.stdout).accuracy).toBeGreaterThan(0.8);
+    const info = run('info', '--model', ck);
+    expect(info.stdout).toMatch(new RegExp(`checkpoint: epoch 2, batch ${cp.batch}`));
 
     const resumed = run(
       'train',

@@ -14,7 +14,8 @@
  * No Node built-ins here.
  */
 import { Rng } from '../engine/rng.js';
-import type { TrainingMetadata } from '../nn/model.js';
+import type { Engine } from '../engine/engine.js';
+import { Model, type TrainingMetadata } from '../nn/model.js';
 import { resolveSpec, type ModelSpec } from '../nn/spec.js';
 import { CheckpointError, type TrainingCheckpoint } from '../train/checkpoint.js';
 import type { EpochRecord } from '../train/fit.js';
@@ -66,6 +67,33 @@ export function encodeCheckpoint(
 }
 
 const RECORD_NUMBERS = ['trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy'] as const;
+
+/** Whether `bytes` look like a checkpoint file (its header names the checkpoint format). */
+export function isCheckpoint(bytes: Uint8Array): boolean {
+  try {
+    return readSafetensors(bytes, '').metadata.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** A model holding a checkpoint's weights (to evaluate or predict with a run in progress). */
+export function modelFromCheckpoint(file: CheckpointFile, engine: Engine): Model {
+  const { checkpoint: cp } = file;
+  const model = new Model(file.spec, engine, cp.modelSeed);
+  if (cp.params.length !== model.regionFloats) {
+    throw new CheckpointError(
+      `the checkpoint holds ${cp.params.length} parameter floats, its architecture needs ${model.regionFloats}`,
+    );
+  }
+  model.restore(cp.params);
+  model.metadata = {
+    ...file.metadata,
+    checkpoint:
+      cp.batch === 0 ? `end of epoch ${cp.epoch - 1}` : `epoch ${cp.epoch}, batch ${cp.batch}`,
+  };
+  return model;
+}
 
 /** Parse and check a checkpoint file completely; `source` names it in messages. */
 export function decodeCheckpoint(bytes: Uint8Array, source: string): CheckpointFile {

@@ -26,6 +26,8 @@ import {
   CHECKPOINT_FILE,
   decodeCheckpoint,
   encodeCheckpoint,
+  isCheckpoint,
+  modelFromCheckpoint,
   type CheckpointFile,
 } from './checkpoint.js';
 
@@ -111,7 +113,14 @@ export function saveModel(model: Model, path: string): void {
   writeFileAtomic(path, encodeModel(model));
 }
 
+/**
+ * A model file written by `saveModel` — or a checkpoint (its folder or file), whose current weights
+ * are then loaded, so a run in progress can be evaluated.
+ */
 export function loadModel(path: string, engine: Engine = createEngine()): Model {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    return modelFromCheckpoint(loadCheckpoint(path), engine);
+  }
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -123,6 +132,7 @@ export function loadModel(path: string, engine: Engine = createEngine()): Model 
         : `cannot read model file ${path}: ${err.message}`,
     );
   }
+  if (isCheckpoint(bytes)) return modelFromCheckpoint(decodeCheckpoint(bytes, path), engine);
   return modelFromBytes(bytes, path, engine);
 }
 
