@@ -86,6 +86,13 @@ export {
   type CheckpointSettings,
 } from './train/checkpoint.js';
 export { encodeOnnx, decodeOnnx, OnnxExportError, ONNX_OPSET } from './io/onnx.js';
+export {
+  importForeignWeights,
+  WEIGHT_LAYOUTS,
+  type WeightLayout,
+  type ImportOptions,
+  type ImportReport,
+} from './io/import.js';
 export type { Dataset, DataSplit } from './data/dataset.js';
 export { subset } from './data/dataset.js';
 export { loadMnist, loadMnistQuick, loadIdxDir } from './data/mnist.js';

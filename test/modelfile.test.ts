@@ -132,6 +132,19 @@ describe('model files', () => {
       /unexpected tensor|shape/,
     ],
     [
+      'two tensors that overlap, balanced by a gap elsewhere',
+      () =>
+        withHeader((h) => {
+          // layers.1.bias and layers.2.bias: both 10-float-or-more ranges; point the second at
+          // the first's bytes and leave its own bytes uncovered — the total still adds up.
+          const a = h['layers.1.bias'] as { data_offsets: [number, number] };
+          const b = h['layers.2.bias'] as { data_offsets: [number, number]; shape: number[] };
+          const length = b.data_offsets[1] - b.data_offsets[0];
+          b.data_offsets = [a.data_offsets[0], a.data_offsets[0] + length];
+        }),
+      /overlap or leave a gap/,
+    ],
+    [
       'NaN weights',
       () => {
         const b = goodBytes.slice();

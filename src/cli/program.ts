@@ -1,6 +1,6 @@
 /**
  * The `mnist-wasm` command: train, compare-activations, sweep-lr, evaluate, predict, info, recipes,
- * export (ONNX).
+ * export (ONNX), import (another framework's weights).
  * Human output goes to stdout (tables, final line) and stderr (progress bar); with --json, stdout
  * carries exactly one JSON object and everything else goes to stderr. Errors print one line,
  * `error: …`, and exit 1 (2 for usage errors); --debug (or MNIST_WASM_DEBUG=1) adds the stack.
@@ -53,6 +53,7 @@ import {
 } from '../train/optimizer.js';
 import { RECIPES, type Recipe } from '../train/recipes.js';
 import { registerExportCommand } from './export.js';
+import { registerImportCommand } from './import.js';
 import { plotCurves } from '../io/plot.js';
 import { HIDDEN_ACTIVATIONS, type Activation, type ModelSpec } from '../nn/spec.js';
 
@@ -928,6 +929,7 @@ export function buildProgram(): Command {
 
   program.command('recipes').description("list the seed projects' recipes").action(recipesCommand);
   registerExportCommand(program);
+  registerImportCommand(program);
   for (const command of program.commands) {
     command.option('--debug', 'on an error, also print its stack trace (for bug reports)');
   }

@@ -19,7 +19,12 @@ import { Model, type TrainingMetadata } from '../nn/model.js';
 import { resolveSpec, type ModelSpec } from '../nn/spec.js';
 import { CheckpointError, type TrainingCheckpoint } from '../train/checkpoint.js';
 import type { EpochRecord } from '../train/fit.js';
-import { encodeSafetensors, float32Values, readSafetensors } from './safetensors-container.js';
+import {
+  encodeSafetensors,
+  float32Values,
+  readSafetensors,
+  readSafetensorsMetadata,
+} from './safetensors-container.js';
 
 export const CHECKPOINT_FORMAT = 'mnist-wasm-checkpoint';
 export const CHECKPOINT_VERSION = '1';
@@ -71,7 +76,7 @@ const RECORD_NUMBERS = ['trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy'
 /** Whether `bytes` look like a checkpoint file (its header names the checkpoint format). */
 export function isCheckpoint(bytes: Uint8Array): boolean {
   try {
-    return readSafetensors(bytes, '').metadata.format === CHECKPOINT_FORMAT;
+    return readSafetensorsMetadata(bytes, '').format === CHECKPOINT_FORMAT;
   } catch {
     return false;
   }

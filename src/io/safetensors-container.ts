@@ -81,8 +81,11 @@ export function encodeSafetensors(
   return out;
 }
 
-/** Parse the container and check every entry's bounds; `source` names the file in messages. */
-export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
+/** The header's JSON and string metadata, checked against the file's size. */
+function parseHeader(
+  bytes: Uint8Array,
+  source: string,
+): { header: object; headerLength: number; metadata: Record<string, string> } {
   const fail = (what: string): never => {
     throw new SafetensorsError(`${source}: ${what}`);
   };
@@ -115,6 +118,29 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
       metadata[k] = v as string;
     }
   }
+  return { header, headerLength, metadata };
+}
+
+/** Only the `__metadata__` of a safetensors file (the tensors' byte ranges are not checked). */
+export function readSafetensorsMetadata(bytes: Uint8Array, source: string): Record<string, string> {
+  return parseHeader(bytes, source).metadata;
+}
+
+/**
+ * Parse the container and check every entry's bounds; `source` names the file in messages.
+ * `checkEntry` sees each entry's name, dtype and shape before its byte range is checked, so a
+ * caller that knows what the file must hold can name the real problem (a wrong dtype or an
+ * unexpected tensor) rather than its consequence (a byte range that does not add up).
+ */
+export function readSafetensors(
+  bytes: Uint8Array,
+  source: string,
+  checkEntry?: (name: string, dtype: string, shape: number[]) => void,
+): SafetensorsFile {
+  const fail = (what: string): never => {
+    throw new SafetensorsError(`${source}: ${what}`);
+  };
+  const { header, headerLength, metadata } = parseHeader(bytes, source);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   const tensors = new Map<string, SafetensorsTensor>();
@@ -135,6 +161,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
     ) {
       fail(`tensor "${name}" has shape ${JSON.stringify(shape)}, expected a list of sizes`);
     }
+    checkEntry?.(name, dtype as string, shape as number[]);
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     const [begin, end] = Array.isArray(offsets) ? (offsets as unknown[]) : [NaN, NaN];
     if (
@@ -166,6 +193,23 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
     fail(
       `data section has ${dataLength} bytes but the tensors cover ${covered} (corrupt or padded file)`,
     );
+  }
+  // Equal totals can still hide an overlap balanced by a gap: the ranges must tile the section.
+  const ranges = [...tensors.values()]
+    .map(
+      (t) => [t.bytes.byteOffset - bytes.byteOffset - dataStart, t.bytes.length, t.name] as const,
+    )
+    .sort((a, b) => a[0] - b[0]);
+  let next = 0;
+  for (const [begin, length, name] of ranges) {
+    if (length === 0) continue;
+    if (begin !== next) {
+      fail(
+        `tensor "${name}" starts at byte ${begin} of the data section, expected ${next} ` +
+          `(tensors overlap or leave a gap: corrupt file)`,
+      );
+    }
+    next = begin + length;
   }
   return { metadata, tensors };
 }
