@@ -273,7 +273,7 @@ describe('mnist-wasm CLI', () => {
     expect(debug.code).toBe(1);
     expect(debug.stderr.startsWith(plain.stderr)).toBe(true);
     expect(debug.stderr).toMatch(
-      /\nModelFileError: model file .* does not exist\n\s+at loadModel /,
+      /\nModelFileError: model file .* does not exist\n\s+at readFileBytes /,
     );
   });
 

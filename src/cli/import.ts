@@ -5,10 +5,9 @@
  * stdout carries one JSON object and the table goes to stderr. registerImportCommand adds the
  * command to the program.
  */
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { loadIdxDir, loadMnist, loadMnistQuick } from '../data/mnist.js';
-import { checkWritable, saveModel } from '../io/files.js';
+import { checkWritable, readFileBytes, saveModel } from '../io/files.js';
 import { importForeignWeights, WEIGHT_LAYOUTS, type WeightLayout } from '../io/import.js';
 import { describeSpec, ModelFileError } from '../io/safetensors.js';
 import { createModel, specFromName } from '../nn/create.js';
@@ -29,24 +28,9 @@ export interface ImportCliOptions {
   quick?: boolean;
 }
 
-function readBytes(path: string, what: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ModelFileError(
-      err.code === 'ENOENT'
-        ? `${what} ${path} does not exist`
-        : err.code === 'EISDIR'
-          ? `${what} ${path} is a directory`
-          : `cannot read ${what} ${path}: ${err.message}`,
-    );
-  }
-}
-
 /** A --map file: a JSON object of mnist-wasm tensor name → file tensor name. */
 function readMap(path: string): Record<string, string> {
-  const text = new TextDecoder().decode(readBytes(path, 'map file'));
+  const text = new TextDecoder().decode(readFileBytes(path, 'map file'));
   let map: unknown;
   try {
     map = JSON.parse(text);
@@ -86,7 +70,7 @@ export async function importCommand(o: ImportCliOptions): Promise<void> {
   const spec = specFromName(o.model);
   checkWritable(o.out);
   const map = o.map === undefined ? undefined : readMap(o.map);
-  const bytes = readBytes(o.weights, 'weights file');
+  const bytes = readFileBytes(o.weights, 'weights file');
   const model = createModel(spec);
   const report = importForeignWeights(model, bytes, o.weights, { layout: o.layout, map });
   const architecture = describeSpec(model.spec);

@@ -109,6 +109,22 @@ export function checkWritable(path: string): void {
   }
 }
 
+/** A whole file's bytes; a failure names the file (as `what`) and the reason in plain words. */
+export function readFileBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelFileError(
+      err.code === 'ENOENT'
+        ? `${what} ${path} does not exist`
+        : err.code === 'EISDIR'
+          ? `${what} ${path} is a directory`
+          : `cannot read ${what} ${path}: ${err.message}`,
+    );
+  }
+}
+
 export function saveModel(model: Model, path: string): void {
   writeFileAtomic(path, encodeModel(model));
 }
@@ -121,17 +137,7 @@ export function loadModel(path: string, engine: Engine = createEngine()): Model 
   if (existsSync(path) && statSync(path).isDirectory()) {
     return modelFromCheckpoint(loadCheckpoint(path), engine);
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ModelFileError(
-      err.code === 'ENOENT'
-        ? `model file ${path} does not exist`
-        : `cannot read model file ${path}: ${err.message}`,
-    );
-  }
+  const bytes = readFileBytes(path, 'model file');
   if (isCheckpoint(bytes)) return modelFromCheckpoint(decodeCheckpoint(bytes, path), engine);
   return modelFromBytes(bytes, path, engine);
 }
@@ -156,16 +162,10 @@ export function loadCheckpoint(dirOrFile: string): CheckpointFile {
   } catch {
     throw new CheckpointError(`checkpoint ${dirOrFile} does not exist`);
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+  if (path !== dirOrFile && !existsSync(path)) {
     throw new CheckpointError(
-      err.code === 'ENOENT'
-        ? `no checkpoint in ${dirOrFile} (${CHECKPOINT_FILE} is missing; was the run started with --checkpoint?)`
-        : `cannot read checkpoint ${path}: ${err.message}`,
+      `no checkpoint in ${dirOrFile} (${CHECKPOINT_FILE} is missing; was the run started with --checkpoint?)`,
     );
   }
-  return decodeCheckpoint(bytes, path);
+  return decodeCheckpoint(readFileBytes(path, 'checkpoint'), path);
 }
