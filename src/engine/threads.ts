@@ -1,0 +1,194 @@
+/**
+ * A pool of helper threads that run kernels on the engine's shared WebAssembly memory.
+ *
+ * Each helper (a Node worker_thread or a browser Web Worker) instantiates the same compiled module
+ * on the same `shared: true` memory, then waits for jobs. `run` hands each helper one kernel call
+ * (its share of the work: a range of output columns, a slice of the parameters) and the calling
+ * thread computes share 0 itself — on two cores a coordinator that only waited was slower
+ * (DESIGN.md). Jobs and completions travel through a small SharedArrayBuffer of their own:
+ *
+ *   control  Int32Array, one 64-byte line per helper t: [t·16] job sequence number (−1: exit),
+ *            [t·16 + 1] the sequence number of the last job it finished, [t·16 + 2] that of the
+ *            last job that threw
+ *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1] argument count,
+ *            [2…] the arguments (pointers and sizes are exact in f64; f32 scalars too)
+ *
+ * Waiting spins for a short while before `Atomics.wait`: a kernel call lasts tens to hundreds of
+ * microseconds, while waking a sleeping thread costs about as much again.
+ *
+ * Kernels never allocate and each share writes its own outputs, so the results are those of one
+ * thread, bit for bit, whatever the thread count (the callers split by output, never by a sum).
+ */
+
+/** What a helper receives when it starts. */
+interface HelperInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: Int32Array;
+  jobs: Float64Array;
+  index: number;
+  names: readonly string[];
+  spin: number;
+}
+
+const LINE_INTS = 16;
+const JOB_SLOTS = 32;
+const MAX_ARGS = JOB_SLOTS - 2;
+/** Spin iterations before sleeping (≈ 20–50 µs). */
+const SPIN = 20_000;
+
+/**
+ * The helper's whole program. It is sent as source text (`String(helperMain)`), so it must not
+ * refer to anything outside its own body.
+ */
+function helperMain(init: HelperInit): void {
+  const { control, jobs, index, names, spin } = init;
+  const instance = new WebAssembly.Instance(init.module, {
+    env: {
+      memory: init.memory,
+      abort: (_m: number, _f: number, line: number, column: number) => {
+        throw new Error(`mnist-wasm kernel aborted at ${line}:${column} (helper thread)`);
+      },
+    },
+  });
+  const exports = instance.exports as Record<string, (...args: number[]) => void>;
+  const fns = names.map((n) => exports[n]!);
+  const seqAt = index * 16;
+  const doneAt = seqAt + 1;
+  const job = index * 32;
+  let seen = 0;
+  for (;;) {
+    let seq = Atomics.load(control, seqAt);
+    for (let i = 0; seq === seen && i < spin; i++) seq = Atomics.load(control, seqAt);
+    while (seq === seen) {
+      Atomics.wait(control, seqAt, seen);
+      seq = Atomics.load(control, seqAt);
+    }
+    if (seq < 0) return;
+    seen = seq;
+    const argc = jobs[job + 1]!;
+    const args: number[] = [];
+    for (let i = 0; i < argc; i++) args.push(jobs[job + 2 + i]!);
+    try {
+      fns[jobs[job]!]!(...args);
+    } catch {
+      // Report instead of dying: the caller is blocked waiting for this job.
+      Atomics.store(control, seqAt + 2, seq);
+    }
+    Atomics.store(control, doneAt, seq);
+    Atomics.notify(control, doneAt);
+  }
+}
+
+/** Starts one helper thread running `source` with `init` (Node: worker_threads; browser: Worker). */
+export type SpawnHelper = (source: string, init: unknown) => { terminate(): unknown };
+
+export class ThreadPool {
+  /** Threads that share the work, the calling thread included. */
+  readonly threads: number;
+  private readonly control: Int32Array;
+  private readonly jobs: Float64Array;
+  private readonly index: Map<string, number>;
+  private readonly helpers: { terminate(): unknown }[] = [];
+  private seq = 0;
+
+  /**
+   * `threads` − 1 helpers on `memory` (which must be shared), able to call the exports `names`.
+   * `spawn` starts a helper from source text; see node.ts and the browser worker for the two.
+   */
+  constructor(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    threads: number,
+    names: readonly string[],
+    spawn: SpawnHelper,
+  ) {
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    }
+    if (!(memory.buffer instanceof SharedArrayBuffer)) {
+      throw new Error('a thread pool needs a shared WebAssembly.Memory');
+    }
+    this.threads = threads;
+    this.control = new Int32Array(new SharedArrayBuffer(threads * LINE_INTS * 4));
+    this.jobs = new Float64Array(new SharedArrayBuffer(threads * JOB_SLOTS * 8));
+    this.index = new Map(names.map((n, i) => [n, i]));
+    const source = `(${String(helperMain)})`;
+    for (let t = 1; t < threads; t++) {
+      const init: HelperInit = {
+        module,
+        memory,
+        control: this.control,
+        jobs: this.jobs,
+        index: t,
+        names,
+        spin: SPIN,
+      };
+      this.helpers.push(spawn(source, init));
+    }
+  }
+
+  /**
+   * Call `name` once per share: `shares[t]` are the arguments for thread t, share 0 runs here.
+   * Returns when every share is done. Fewer shares than threads leave the rest idle.
+   */
+  run(
+    name: string,
+    shares: readonly (readonly number[])[],
+    local: (...args: number[]) => void,
+  ): void {
+    const fn = this.index.get(name);
+    if (fn === undefined) throw new Error(`the thread pool cannot call "${name}"`);
+    if (shares.length > this.threads) {
+      throw new RangeError(`${shares.length} shares for ${this.threads} threads`);
+    }
+    const seq = ++this.seq;
+    for (let t = 1; t < shares.length; t++) {
+      const args = shares[t]!;
+      if (args.length > MAX_ARGS)
+        throw new RangeError(`"${name}": more than ${MAX_ARGS} arguments`);
+      const at = t * JOB_SLOTS;
+      this.jobs[at] = fn;
+      this.jobs[at + 1] = args.length;
+      for (let i = 0; i < args.length; i++) this.jobs[at + 2 + i] = args[i]!;
+      Atomics.store(this.control, t * LINE_INTS, seq);
+      Atomics.notify(this.control, t * LINE_INTS);
+    }
+    if (shares.length > 0) local(...shares[0]!);
+    for (let t = 1; t < shares.length; t++) {
+      const doneAt = t * LINE_INTS + 1;
+      let done = Atomics.load(this.control, doneAt);
+      for (let i = 0; done !== seq && i < SPIN; i++) done = Atomics.load(this.control, doneAt);
+      while (done !== seq) {
+        Atomics.wait(this.control, doneAt, done);
+        done = Atomics.load(this.control, doneAt);
+      }
+    }
+    for (let t = 1; t < shares.length; t++) {
+      if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
+        throw new Error(`"${name}" failed on helper thread ${t} (a kernel aborted)`);
+      }
+    }
+  }
+
+  /** Stop the helpers (they exit after their current job). */
+  terminate(): void {
+    for (let t = 1; t < this.threads; t++) {
+      Atomics.store(this.control, t * LINE_INTS, -1);
+      Atomics.notify(this.control, t * LINE_INTS);
+    }
+    for (const h of this.helpers) h.terminate();
+    this.helpers.length = 0;
+  }
+}
+
+/**
+ * Split [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align` (the last
+ * range takes the remainder); empty ranges are dropped.
+ */
+export function splitRange(n: number, parts: number, align: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  const step = Math.ceil(n / parts / align) * align;
+  for (let begin = 0; begin < n; begin += step) ranges.push([begin, Math.min(n, begin + step)]);
+  return ranges;
+}
