@@ -22,8 +22,11 @@
  * gemm_f32_nn, dW 0.44 ms vs 0.39 ms for gemm_f32_tn on cols — which the direct forward never
  * writes (im2col alone is 0.44 ms) — so a training step's conv1 takes ≈0.9 ms instead of ≈1.5.
  * conv1's input gradient is never needed (its input is the image), so there is no direct dinp.
+ * They accumulate with the same `madd` as the GEMMs (./simd.ts: FMA in the relaxed build), so
+ * the bits match the GEMM route in either build.
  */
 import { GEMM_ACCUMULATE, GEMM_RELU } from './gemm';
+import { madd } from './simd';
 
 /** cols (B·OH·OW, KH·KW·C) = the input patches of inp (B, H, W, C); 0 over the padding. */
 export function conv2d_im2col(
@@ -244,12 +247,12 @@ function direct_c1_tile(
       const end = row + ((<usize>KW) << 2);
       while (p < end) {
         const x = v128.load(p);
-        a0 = f32x4.add(a0, f32x4.mul(x, v128.load32_splat(wp)));
-        a1 = f32x4.add(a1, f32x4.mul(x, v128.load32_splat(wp + w1)));
-        a2 = f32x4.add(a2, f32x4.mul(x, v128.load32_splat(wp + w2)));
-        a3 = f32x4.add(a3, f32x4.mul(x, v128.load32_splat(wp + w3)));
-        a4 = f32x4.add(a4, f32x4.mul(x, v128.load32_splat(wp + w4)));
-        a5 = f32x4.add(a5, f32x4.mul(x, v128.load32_splat(wp + w5)));
+        a0 = madd(x, v128.load32_splat(wp), a0);
+        a1 = madd(x, v128.load32_splat(wp + w1), a1);
+        a2 = madd(x, v128.load32_splat(wp + w2), a2);
+        a3 = madd(x, v128.load32_splat(wp + w3), a3);
+        a4 = madd(x, v128.load32_splat(wp + w4), a4);
+        a5 = madd(x, v128.load32_splat(wp + w5), a5);
         wp += tapBytes;
         p += 4;
       }
@@ -264,12 +267,12 @@ function direct_c1_tile(
           kw >= fast0 && kw < fast1
             ? v128.load(row + ((<usize>col) << 2))
             : load_row_masked(row, col, W);
-        a0 = f32x4.add(a0, f32x4.mul(x, v128.load32_splat(wp)));
-        a1 = f32x4.add(a1, f32x4.mul(x, v128.load32_splat(wp + w1)));
-        a2 = f32x4.add(a2, f32x4.mul(x, v128.load32_splat(wp + w2)));
-        a3 = f32x4.add(a3, f32x4.mul(x, v128.load32_splat(wp + w3)));
-        a4 = f32x4.add(a4, f32x4.mul(x, v128.load32_splat(wp + w4)));
-        a5 = f32x4.add(a5, f32x4.mul(x, v128.load32_splat(wp + w5)));
+        a0 = madd(x, v128.load32_splat(wp), a0);
+        a1 = madd(x, v128.load32_splat(wp + w1), a1);
+        a2 = madd(x, v128.load32_splat(wp + w2), a2);
+        a3 = madd(x, v128.load32_splat(wp + w3), a3);
+        a4 = madd(x, v128.load32_splat(wp + w4), a4);
+        a5 = madd(x, v128.load32_splat(wp + w5), a5);
         wp += tapBytes;
       }
     }
@@ -453,20 +456,20 @@ function direct_c1_dw_tile(
           // OC = 6 (LeNet's conv1): the upper half is 2 floats, one 64-bit load.
           const dh = hi == 2 ? v128.load64_zero(dp, 16) : load_floats(dp + 16, hi);
           let x = v128.load32_splat(xp);
-          a0 = f32x4.add(a0, f32x4.mul(x, dl));
-          b0 = f32x4.add(b0, f32x4.mul(x, dh));
+          a0 = madd(x, dl, a0);
+          b0 = madd(x, dh, b0);
           x = v128.load32_splat(xp + x1);
-          a1 = f32x4.add(a1, f32x4.mul(x, dl));
-          b1 = f32x4.add(b1, f32x4.mul(x, dh));
+          a1 = madd(x, dl, a1);
+          b1 = madd(x, dh, b1);
           x = v128.load32_splat(xp + x2);
-          a2 = f32x4.add(a2, f32x4.mul(x, dl));
-          b2 = f32x4.add(b2, f32x4.mul(x, dh));
+          a2 = madd(x, dl, a2);
+          b2 = madd(x, dh, b2);
           x = v128.load32_splat(xp + x3);
-          a3 = f32x4.add(a3, f32x4.mul(x, dl));
-          b3 = f32x4.add(b3, f32x4.mul(x, dh));
+          a3 = madd(x, dl, a3);
+          b3 = madd(x, dh, b3);
           x = v128.load32_splat(xp + x4);
-          a4 = f32x4.add(a4, f32x4.mul(x, dl));
-          b4 = f32x4.add(b4, f32x4.mul(x, dh));
+          a4 = madd(x, dl, a4);
+          b4 = madd(x, dh, b4);
           dp += pixBytes;
           xp += 4;
         }
@@ -478,28 +481,28 @@ function direct_c1_dw_tile(
           const iw = o + diw;
           if (<u32>iw < <u32>W) {
             const x = v128.load32_splat(xp);
-            a0 = f32x4.add(a0, f32x4.mul(x, dl));
-            b0 = f32x4.add(b0, f32x4.mul(x, dh));
+            a0 = madd(x, dl, a0);
+            b0 = madd(x, dh, b0);
           }
           if (<u32>(iw + j1) < <u32>W) {
             const x = v128.load32_splat(xp + x1);
-            a1 = f32x4.add(a1, f32x4.mul(x, dl));
-            b1 = f32x4.add(b1, f32x4.mul(x, dh));
+            a1 = madd(x, dl, a1);
+            b1 = madd(x, dh, b1);
           }
           if (<u32>(iw + j2) < <u32>W) {
             const x = v128.load32_splat(xp + x2);
-            a2 = f32x4.add(a2, f32x4.mul(x, dl));
-            b2 = f32x4.add(b2, f32x4.mul(x, dh));
+            a2 = madd(x, dl, a2);
+            b2 = madd(x, dh, b2);
           }
           if (<u32>(iw + j3) < <u32>W) {
             const x = v128.load32_splat(xp + x3);
-            a3 = f32x4.add(a3, f32x4.mul(x, dl));
-            b3 = f32x4.add(b3, f32x4.mul(x, dh));
+            a3 = madd(x, dl, a3);
+            b3 = madd(x, dh, b3);
           }
           if (<u32>(iw + j4) < <u32>W) {
             const x = v128.load32_splat(xp + x4);
-            a4 = f32x4.add(a4, f32x4.mul(x, dl));
-            b4 = f32x4.add(b4, f32x4.mul(x, dh));
+            a4 = madd(x, dl, a4);
+            b4 = madd(x, dh, b4);
           }
           dp += pixBytes;
           xp += 4;

@@ -9,27 +9,38 @@
  * Loop order (GotoBLAS-like, but K is never split):
  *   for each block of MC rows of C:
  *     pack the A block into 4-row strips, k-major: (K, 4) per strip, zero-padded to 16 rows
- *       [tn: A stored (K, M) already is; only its last < 16 rows are copied and padded]
+ *       [tn: a copy of A's columns, no transpose needed; with ≤ 16 columns of C to reuse it,
+ *        A stored (K, M) is read in place and only its last < 16 rows are copied and padded]
  *     for each panel of 8 columns of C (then one tail panel of 4 or 2):
- *       pack B's panel k-major: (K, 8), zero-padded — small enough to stay in L1
+ *       pack B's panel k-major: (K, 8), zero-padded — nn/tn pack two panels per pass over B
  *       for each 4-row strip of the block: 4×8 tile over all K, then the epilogue
  * In both packed operands the kernel's next k is one fixed pointer step away and the values it
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
+ * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
+ * K = 784 and gave nothing measurable here, so K stays whole.)
  *
  * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
  * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so the 10-wide
- * output layer does not compute 16 columns to keep 10. An N tail of 5..7 uses a masked 4×8;
- * an M tail is a masked store of a zero-padded strip.
+ * output layer does not compute 16 columns to keep 10. Partial tiles (an N tail of 5..7, the
+ * last rows of an M tail) run the same kernels into a small buffer and are finished from there
+ * (run_panel), which keeps every kernel free of calls.
  *
- * Determinism: every C element is one lane of one accumulator that starts at 0 and adds
- * A[i,k]·B[k,j] (mul, then add: no FMA) for k = 0..K-1 in order, followed by the same epilogue
- * ops in the same order. Tails differ only in which lane holds the element and in masked loads
- * and stores, so an element's bits do not depend on M, N, MC or the tile it falls in.
+ * Multiply-add: `madd` (./simd.ts) is mul then add in the baseline build and relaxed_madd (FMA
+ * where the hardware has it) in the relaxed build; this file is the same source for both.
+ *
+ * Determinism: every C element is one lane of one accumulator that starts at 0 and takes
+ * acc = madd(A[i,k], B[k,j], acc) for k = 0..K-1 in order, followed by the same epilogue ops in
+ * the same order. Tails differ only in which lane holds the element and in where the raw sum
+ * waits before its epilogue, so an element's bits do not depend on M, N, MC or the tile it falls
+ * in — nor on how a future multi-threaded split of M or N divides the work. Within one build;
+ * the two builds round differently (one rounding per term with FMA, two without).
  *
  * Constraints: no allocation; `scratch` holds at least gemm_scratch_floats(M, N, K) floats,
  * 16-byte aligned. C must not overlap A, B, bias or scratch. Missing rows/columns of a packed
  * tail are zero-filled (never read from past the end of an operand).
  */
+
+import { madd } from './simd';
 
 /** flags bit 0: C += result instead of C = result. */
 export const GEMM_ACCUMULATE: i32 = 1;
@@ -41,6 +52,14 @@ const HAS_BIAS: i32 = 4;
 const LAYOUT_NN: i32 = 0;
 const LAYOUT_TN: i32 = 1;
 const LAYOUT_NT: i32 = 2;
+
+/**
+ * tn packs A into strips only when more than this many columns of C reuse it; a narrower C
+ * reads A in place (for dW3, N = 10, copying A cost more than it saved). Reading A (K, M) in
+ * place steps M·4 bytes per k, which for M = 256 (dW2) maps a strip's rows onto a few L1 sets:
+ * packing made dW2 ≈10% faster.
+ */
+const TN_PACK_MIN_N: i32 = 16;
 
 /**
  * Rows of C per outer block (a multiple of 16). 128 rows of packed A is 16 KiB at K = 32 (the
@@ -97,10 +116,15 @@ export function gemm_f32_nt(
 
 /** Floats of scratch that any of the three GEMMs needs for these dimensions. */
 export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
-  if (M <= 0 || N <= 0 || K <= 0) return 16;
-  // packed B panel (K, 8) + packed A block (min(M, MC) rounded up to 16 rows, K)
-  return (8 + min((M + 15) & ~15, MC)) * K + 16;
+  if (M <= 0 || N <= 0) return TMP_FLOATS;
+  // partial-tile buffer + one or two packed B panels (K, 8) (two when pack_b_kn_pair can run) +
+  // packed A block (min(M, MC) rows rounded up to 16, K)
+  const panels = N >= 16 ? 16 : 8;
+  return TMP_FLOATS + (panels + min((M + 15) & ~15, MC)) * max(K, 0) + 16;
 }
+
+/** Scratch floats for one partial tile (see run_panel): 16 rows × 2 … 4 rows × 8, plus reach. */
+const TMP_FLOATS: i32 = 64;
 
 function gemm(
   C: usize,
@@ -119,19 +143,27 @@ function gemm(
   const f = (flags & (GEMM_ACCUMULATE | GEMM_RELU)) | (bias != 0 ? HAS_BIAS : 0);
   const ldc = (<usize>N) << 2;
   const kBytes = (<usize>K) << 2;
-  const panelB = scratch; // (K, 8)
-  const packA = scratch + (kBytes << 3); // ⌈mb/16⌉·4 strips of (K, 4)
+  const tmp = scratch; // one partial tile
+  const panelB = tmp + (TMP_FLOATS << 2); // (K, 8)
+  const panelB2 = panelB + (kBytes << 3); // (K, 8), the next panel (pack_b_kn_pair, N ≥ 16)
+  const packA = N >= 16 ? panelB2 + (kBytes << 3) : panelB2; // ⌈mb/16⌉·4 strips of (K, 4)
+  const ldb = layout == LAYOUT_NT ? kBytes : ldc; // B's row stride
 
   for (let i0 = 0; i0 < M; i0 += MC) {
     const mb = min(MC, M - i0);
     // Rows [0, rowsA) of the block: 4-row strip s at a + s·sStride, its 4 floats for k at
-    // + k·aStep. Packed A (nn, nt) is zero-padded to 16 rows, so it serves every row; tn reads
-    // A in place for whole 16-row groups and a zero-padded copy (K, 16) for the last rowsT < 16.
+    // + k·aStep. Packed A is zero-padded to 16 rows, so it serves every row. tn with a narrow C
+    // reads A in place for whole 16-row groups (A[k, i..i+15] are adjacent floats) and a
+    // zero-padded copy (K, 16) for the last rowsT < 16.
     let a: usize, aStep: usize, sStride: usize;
     let rowsA = mb;
     let rowsT = 0;
-    if (layout == LAYOUT_TN) {
-      // Aᵀ's rows are A's columns: A[k, i..i+15] are already adjacent floats.
+    if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
+      pack_a_colmajor(packA, A + ((<usize>i0) << 2), M, K, mb);
+      a = packA;
+      aStep = 16;
+      sStride = kBytes << 2;
+    } else if (layout == LAYOUT_TN) {
       a = A + ((<usize>i0) << 2);
       aStep = (<usize>M) << 2;
       sStride = 16;
@@ -147,12 +179,21 @@ function gemm(
     const cA = C + <usize>i0 * ldc;
     const cT = cA + <usize>rowsA * ldc;
 
+    // nn, tn: the panel at j0 may already sit in panelB2, packed along with the one before.
+    let havePanel2 = false;
     for (let j0 = 0; j0 < N;) {
       const left = N - j0;
       const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
       const cols = min(left, nr);
-      if (layout == LAYOUT_NT) {
-        pack_b_nk(panelB, B + <usize>j0 * kBytes, K, cols, nr);
+      let panel = panelB;
+      if (havePanel2) {
+        panel = panelB2;
+        havePanel2 = false;
+      } else if (layout == LAYOUT_NT) {
+        pack_b_nk(panelB, B + <usize>j0 * ldb, ldb, K, cols, nr);
+      } else if (left >= 16) {
+        pack_b_kn_pair(panelB, panelB2, B + ((<usize>j0) << 2), ldb, K);
+        havePanel2 = true;
       } else {
         pack_b_kn(panelB, B + ((<usize>j0) << 2), N, K, cols, nr);
       }
@@ -165,17 +206,24 @@ function gemm(
       }
       const j = (<usize>j0) << 2;
       if (rowsA) {
-        run_panel(nr, cA + j, ldc, a, aStep, sStride, rowsA, panelB, K, bias0, bias1, f, cols);
+        run_panel(nr, cA + j, ldc, a, aStep, sStride, rowsA, panel, K, bias0, bias1, f, cols, tmp);
       }
       if (rowsT) {
-        run_panel(nr, cT + j, ldc, packA, 64, 16, rowsT, panelB, K, bias0, bias1, f, cols);
+        run_panel(nr, cT + j, ldc, packA, 64, 16, rowsT, panel, K, bias0, bias1, f, cols, tmp);
       }
       j0 += nr;
     }
   }
 }
 
-/** One B panel of width nr (8, 4 or 2) against `rows` rows of packed A: pick its tile. */
+/**
+ * One B panel of width nr (8, 4 or 2) against `rows` rows of packed A. Whole tiles go straight
+ * to C through the panel's micro-kernel; a partial tile (the last rows of an M tail, or every
+ * tile of a panel narrower than nr) is computed by the same kernel into `tmp` (flags 0: the raw
+ * sums) and then finished into C by finish_tile with the same epilogue operations, so its bits
+ * match a whole tile's. Keeping tails out of the kernels keeps calls out of them: V8 spills all
+ * live vectors around a call, and did so on the fast path too when a kernel contained one.
+ */
 function run_panel(
   nr: i32,
   c: usize,
@@ -190,24 +238,57 @@ function run_panel(
   bias1: v128,
   flags: i32,
   cols: i32,
+  tmp: usize,
+): void {
+  const h = nr == 8 ? 4 : nr == 4 ? 8 : 16; // rows per tile
+  const tiles = cols == nr ? rows / h : 0;
+  if (tiles)
+    inline.always(run_tiles(nr, c, ldc, a, aStep, sStride, tiles, b, K, bias0, bias1, flags));
+  const zero = f32x4.splat(0);
+  const tmpStride = (<usize>nr) << 2;
+  for (let r = tiles * h; r < rows; r += h) {
+    const s = a + <usize>(r >> 2) * sStride;
+    run_tiles(nr, tmp, tmpStride, s, aStep, sStride, 1, b, K, zero, zero, 0);
+    const n = min(h, rows - r);
+    finish_tile(c + <usize>r * ldc, ldc, tmp, tmpStride, n, cols, bias0, bias1, flags);
+  }
+}
+
+function run_tiles(
+  nr: i32,
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  tiles: i32,
+  b: usize,
+  K: i32,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
 ): void {
   if (nr == 8) {
-    ukernel_4x8(c, ldc, a, aStep, sStride, rows, b, K, bias0, bias1, flags, cols);
+    ukernel_4x8(c, ldc, a, aStep, sStride, tiles, b, K, bias0, bias1, flags);
   } else if (nr == 4) {
-    ukernel_8x4(c, ldc, a, aStep, sStride, rows, b, K, bias0, flags, cols);
+    ukernel_8x4(c, ldc, a, aStep, sStride, tiles, b, K, bias0, flags);
   } else {
-    ukernel_16x2(c, ldc, a, aStep, sStride, rows, b, K, bias0, flags, cols);
+    ukernel_16x2(c, ldc, a, aStep, sStride, tiles, b, K, bias0, flags);
   }
 }
 
 /**
- * The 4×8 micro-kernel, run down one (K, 8) B panel: C[0..rows, 0..cols), 4 rows at a time.
- * 8 f32x4 accumulators + 2 B vectors + 1 broadcast A = 11 of the 15 vector registers V8 gives
- * wasm (16 accumulators spill; 5×8 and 6×8 measured no faster). A is broadcast with
- * `load32_splat`, which V8 emits as one vbroadcastss load; f32.load + f32x4.splat, or one
- * v128.load + 4 lane shuffles, measured 8–15% slower. The k loop is not unrolled (DESIGN.md:
- * TurboFan then hoists loads across iterations and spills). The strip loop lives here rather
- * than in the caller so a short K (10 in the MLP's last dX) pays one call per panel, not per tile.
+ * The 4×8 micro-kernel, run down one (K, 8) B panel: `tiles` whole 4×8 tiles of C, one 4-row
+ * strip of A each. 8 f32x4 accumulators + 2 B vectors + 1 broadcast A = 11 of the 15 vector
+ * registers V8 gives wasm. Bigger tiles (5×8, 6×8, 4×12, 8×6 with rows in lanes) ran at about
+ * half this kernel's speed in an isolated micro-benchmark (AMD EPYC, Node 20): TurboFan
+ * schedules all of an iteration's loads first, so 10+ accumulators plus the loaded operands
+ * exceed 15 registers and two accumulators spill every iteration. On its own (A and B in L1)
+ * this kernel runs at 94–96% of the peak loop of assembly/peak.ts in both builds. A is broadcast
+ * with `load32_splat`, which V8 emits as one vbroadcastss load; f32.load + f32x4.splat, or one
+ * v128.load + 4 lane shuffles, measured 8–15% slower. The k loop is not unrolled by hand (V8
+ * already unrolls it twice). The strip loop lives here rather than in the caller so a short K
+ * (10 in the MLP's last dX) pays one call per panel, not per tile.
  * Strip s's A: a + s·sStride, then + aStep per k.  B[k, c] at b + 32k + 4c.
  */
 function ukernel_4x8(
@@ -216,18 +297,20 @@ function ukernel_4x8(
   a: usize,
   aStep: usize,
   sStride: usize,
-  rows: i32,
+  tiles: i32,
   b: usize,
   K: i32,
   bias0: v128,
   bias1: v128,
   flags: i32,
-  cols: i32,
 ): void {
   const bEnd = b + ((<usize>K) << 5);
-  for (let r = 0; r < rows; r += 4) {
+  for (let t = 0; t < tiles; t++) {
     let ap = a;
     let bp = b;
+    const c1 = c + ldc;
+    const c2 = c1 + ldc;
+    const c3 = c2 + ldc;
     let c00 = f32x4.splat(0);
     let c01 = f32x4.splat(0);
     let c10 = f32x4.splat(0);
@@ -240,69 +323,39 @@ function ukernel_4x8(
       const b0 = v128.load(bp);
       const b1 = v128.load(bp, 16);
       let av = v128.load32_splat(ap);
-      c00 = f32x4.add(c00, f32x4.mul(av, b0));
-      c01 = f32x4.add(c01, f32x4.mul(av, b1));
+      c00 = madd(av, b0, c00);
+      c01 = madd(av, b1, c01);
       av = v128.load32_splat(ap, 4);
-      c10 = f32x4.add(c10, f32x4.mul(av, b0));
-      c11 = f32x4.add(c11, f32x4.mul(av, b1));
+      c10 = madd(av, b0, c10);
+      c11 = madd(av, b1, c11);
       av = v128.load32_splat(ap, 8);
-      c20 = f32x4.add(c20, f32x4.mul(av, b0));
-      c21 = f32x4.add(c21, f32x4.mul(av, b1));
+      c20 = madd(av, b0, c20);
+      c21 = madd(av, b1, c21);
       av = v128.load32_splat(ap, 12);
-      c30 = f32x4.add(c30, f32x4.mul(av, b0));
-      c31 = f32x4.add(c31, f32x4.mul(av, b1));
+      c30 = madd(av, b0, c30);
+      c31 = madd(av, b1, c31);
       ap += aStep;
       bp += 32;
     }
-    const n = rows - r;
-    let cp = c;
-    if (n >= 4 && cols == 8) {
-      // Full tile. flags = 0 (the backward GEMMs) skips the epilogue's selects entirely.
-      if (flags == 0) {
-        v128.store(cp, c00);
-        v128.store(cp, c01, 16);
-        cp += ldc;
-        v128.store(cp, c10);
-        v128.store(cp, c11, 16);
-        cp += ldc;
-        v128.store(cp, c20);
-        v128.store(cp, c21, 16);
-        cp += ldc;
-        v128.store(cp, c30);
-        v128.store(cp, c31, 16);
-      } else {
-        store_full(cp, c00, bias0, flags);
-        store_full(cp + 16, c01, bias1, flags);
-        cp += ldc;
-        store_full(cp, c10, bias0, flags);
-        store_full(cp + 16, c11, bias1, flags);
-        cp += ldc;
-        store_full(cp, c20, bias0, flags);
-        store_full(cp + 16, c21, bias1, flags);
-        cp += ldc;
-        store_full(cp, c30, bias0, flags);
-        store_full(cp + 16, c31, bias1, flags);
-      }
+    if (flags == 0) {
+      // The backward GEMMs: plain stores, no epilogue tests.
+      v128.store(c, c00);
+      v128.store(c, c01, 16);
+      v128.store(c1, c10);
+      v128.store(c1, c11, 16);
+      v128.store(c2, c20);
+      v128.store(c2, c21, 16);
+      v128.store(c3, c30);
+      v128.store(c3, c31, 16);
     } else {
-      const lo = min(cols, 4);
-      const hi = cols - lo;
-      store_partial(cp, c00, bias0, flags, lo);
-      store_partial(cp + 16, c01, bias1, flags, hi);
-      if (n > 1) {
-        cp += ldc;
-        store_partial(cp, c10, bias0, flags, lo);
-        store_partial(cp + 16, c11, bias1, flags, hi);
-      }
-      if (n > 2) {
-        cp += ldc;
-        store_partial(cp, c20, bias0, flags, lo);
-        store_partial(cp + 16, c21, bias1, flags, hi);
-      }
-      if (n > 3) {
-        cp += ldc;
-        store_partial(cp, c30, bias0, flags, lo);
-        store_partial(cp + 16, c31, bias1, flags, hi);
-      }
+      store_full(c, c00, bias0, flags);
+      store_full(c + 16, c01, bias1, flags);
+      store_full(c1, c10, bias0, flags);
+      store_full(c1 + 16, c11, bias1, flags);
+      store_full(c2, c20, bias0, flags);
+      store_full(c2 + 16, c21, bias1, flags);
+      store_full(c3, c30, bias0, flags);
+      store_full(c3 + 16, c31, bias1, flags);
     }
     a += sStride;
     c += ldc << 2;
@@ -310,11 +363,11 @@ function ukernel_4x8(
 }
 
 /**
- * The 8×4 micro-kernel for a (K, 4) B panel (an N tail of cols = 3 or 4), 8 rows at a time:
- * 8 accumulators as in 4×8, but one B vector and eight broadcasts per k. A 4×4 tile has only 4
- * independent add chains to hide the add latency and measured ≈30% slower per flop.
- * Strips 2h and 2h+1: a + 2h·sStride and one sStride further, + aStep per k.  B[k, c] at
- * b + 16k + 4c.
+ * The 8×4 micro-kernel for a (K, 4) B panel (an N tail of cols = 3 or 4): `tiles` whole 8×4
+ * tiles, two strips each: 8 accumulators as in 4×8, but one B vector and eight broadcasts per
+ * k. A 4×4 tile has only 4 independent add chains to hide the add latency and measured ≈30%
+ * slower per flop. Strips 2t and 2t+1: a + 2t·sStride and one sStride further, + aStep per k.
+ * B[k, c] at b + 16k + 4c.
  */
 function ukernel_8x4(
   c: usize,
@@ -322,15 +375,14 @@ function ukernel_8x4(
   a: usize,
   aStep: usize,
   sStride: usize,
-  rows: i32,
+  tiles: i32,
   b: usize,
   K: i32,
   bias0: v128,
   flags: i32,
-  cols: i32,
 ): void {
   const bEnd = b + ((<usize>K) << 4);
-  for (let r = 0; r < rows; r += 8) {
+  for (let t = 0; t < tiles; t++) {
     let ap = a;
     let aq = a + sStride;
     let bp = b;
@@ -344,40 +396,39 @@ function ukernel_8x4(
     let c7 = f32x4.splat(0);
     while (bp < bEnd) {
       const b0 = v128.load(bp);
-      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(ap), b0));
-      c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(ap, 4), b0));
-      c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(ap, 8), b0));
-      c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(ap, 12), b0));
-      c4 = f32x4.add(c4, f32x4.mul(v128.load32_splat(aq), b0));
-      c5 = f32x4.add(c5, f32x4.mul(v128.load32_splat(aq, 4), b0));
-      c6 = f32x4.add(c6, f32x4.mul(v128.load32_splat(aq, 8), b0));
-      c7 = f32x4.add(c7, f32x4.mul(v128.load32_splat(aq, 12), b0));
+      c0 = madd(v128.load32_splat(ap), b0, c0);
+      c1 = madd(v128.load32_splat(ap, 4), b0, c1);
+      c2 = madd(v128.load32_splat(ap, 8), b0, c2);
+      c3 = madd(v128.load32_splat(ap, 12), b0, c3);
+      c4 = madd(v128.load32_splat(aq), b0, c4);
+      c5 = madd(v128.load32_splat(aq, 4), b0, c5);
+      c6 = madd(v128.load32_splat(aq, 8), b0, c6);
+      c7 = madd(v128.load32_splat(aq, 12), b0, c7);
       ap += aStep;
       aq += aStep;
       bp += 16;
     }
-    const n = rows - r;
     let cp = c;
-    store_partial(cp, c0, bias0, flags, cols);
-    if (n > 1) store_partial((cp += ldc), c1, bias0, flags, cols);
-    if (n > 2) store_partial((cp += ldc), c2, bias0, flags, cols);
-    if (n > 3) store_partial((cp += ldc), c3, bias0, flags, cols);
-    if (n > 4) store_partial((cp += ldc), c4, bias0, flags, cols);
-    if (n > 5) store_partial((cp += ldc), c5, bias0, flags, cols);
-    if (n > 6) store_partial((cp += ldc), c6, bias0, flags, cols);
-    if (n > 7) store_partial((cp += ldc), c7, bias0, flags, cols);
+    store_full(cp, c0, bias0, flags);
+    store_full((cp += ldc), c1, bias0, flags);
+    store_full((cp += ldc), c2, bias0, flags);
+    store_full((cp += ldc), c3, bias0, flags);
+    store_full((cp += ldc), c4, bias0, flags);
+    store_full((cp += ldc), c5, bias0, flags);
+    store_full((cp += ldc), c6, bias0, flags);
+    store_full((cp += ldc), c7, bias0, flags);
     a += sStride << 1;
     c += ldc << 3;
   }
 }
 
 /**
- * The 16×2 micro-kernel for a (K, 2) B panel (an N tail of cols = 1 or 2), 16 rows at a time
- * with rows in the vector lanes: per k, 4 A vectors (A[i..i+3, k] of 4 strips) and 2 broadcast
- * B values feed 8 accumulators, so every lane is useful where a 4-wide row tile would waste half
- * of them on the 2-column tail of the MLP's 10 outputs (8 + 2). It runs at the 4×8 kernel's
- * speed per flop. Lanes are regrouped into (row, 2 columns) pairs for the epilogue.
- * Strips 4g..4g+3: a + (4g + t)·sStride, + aStep per k.  B[k, c] at b + 8k + 4c.
+ * The 16×2 micro-kernel for a (K, 2) B panel (an N tail of cols = 1 or 2): `tiles` whole 16×2
+ * tiles with rows in the vector lanes: per k, 4 A vectors (A[i..i+3, k] of 4 strips) and 2
+ * broadcast B values feed 8 accumulators, so every lane is useful where a 4-wide row tile would
+ * waste half of them on the 2-column tail of the MLP's 10 outputs (8 + 2). Lanes are regrouped
+ * into (row, 2 columns) pairs for the epilogue (store_rows4x2).
+ * Strips 4t..4t+3: a + (4t + q)·sStride, + aStep per k.  B[k, c] at b + 8k + 4c.
  */
 function ukernel_16x2(
   c: usize,
@@ -385,17 +436,17 @@ function ukernel_16x2(
   a: usize,
   aStep: usize,
   sStride: usize,
-  rows: i32,
+  tiles: i32,
   b: usize,
   K: i32,
   bias0: v128,
   flags: i32,
-  cols: i32,
 ): void {
   const bEnd = b + ((<usize>K) << 3);
   // [bias j, bias j+1, bias j, bias j+1]: the layout of a regrouped pair of rows.
   const bias2 = v128.shuffle<f32>(bias0, bias0, 0, 1, 0, 1);
-  for (let r = 0; r < rows; r += 16) {
+  const ldc4 = ldc << 2;
+  for (let t = 0; t < tiles; t++) {
     let ap = a;
     let bp = b;
     let c0 = f32x4.splat(0); // column j, rows 0..3
@@ -412,81 +463,78 @@ function ukernel_16x2(
       const a2 = v128.load(ap + sStride * 2);
       const a3 = v128.load(ap + sStride * 3);
       let bv = v128.load32_splat(bp);
-      c0 = f32x4.add(c0, f32x4.mul(a0, bv));
-      c1 = f32x4.add(c1, f32x4.mul(a1, bv));
-      c2 = f32x4.add(c2, f32x4.mul(a2, bv));
-      c3 = f32x4.add(c3, f32x4.mul(a3, bv));
+      c0 = madd(a0, bv, c0);
+      c1 = madd(a1, bv, c1);
+      c2 = madd(a2, bv, c2);
+      c3 = madd(a3, bv, c3);
       bv = v128.load32_splat(bp, 4);
-      c4 = f32x4.add(c4, f32x4.mul(a0, bv));
-      c5 = f32x4.add(c5, f32x4.mul(a1, bv));
-      c6 = f32x4.add(c6, f32x4.mul(a2, bv));
-      c7 = f32x4.add(c7, f32x4.mul(a3, bv));
+      c4 = madd(a0, bv, c4);
+      c5 = madd(a1, bv, c5);
+      c6 = madd(a2, bv, c6);
+      c7 = madd(a3, bv, c7);
       ap += aStep;
       bp += 8;
     }
-    const n = rows - r;
-    let cp = c;
-    const ldc2 = ldc << 1;
-    store_pairs(cp, ldc, c0, c4, bias2, flags, cols, n);
-    if (n > 4) store_pairs((cp += ldc2 << 1), ldc, c1, c5, bias2, flags, cols, n - 4);
-    if (n > 8) store_pairs((cp += ldc2 << 1), ldc, c2, c6, bias2, flags, cols, n - 8);
-    if (n > 12) store_pairs((cp += ldc2 << 1), ldc, c3, c7, bias2, flags, cols, n - 12);
+    inline.always(store_rows4x2(c, ldc, c0, c4, bias2, flags));
+    inline.always(store_rows4x2(c + ldc4, ldc, c1, c5, bias2, flags));
+    inline.always(store_rows4x2(c + (ldc4 << 1), ldc, c2, c6, bias2, flags));
+    inline.always(store_rows4x2(c + ldc4 * 3, ldc, c3, c7, bias2, flags));
     a += sStride << 2;
-    c += ldc << 4;
+    c += ldc4 << 2;
   }
 }
 
 /**
- * Epilogue of ukernel_16x2 for 4 rows: x = column j, y = column j+1 of rows 0..3 (lanes). Rows
- * are regrouped as [C(0,j) C(0,j+1) C(1,j) C(1,j+1)] and [rows 2, 3], then finished like the row
- * tiles; only the first n rows and `cols` columns are touched.
+ * Epilogue of 4 rows × 2 columns of ukernel_16x2: x = column j, y = column j+1 of rows 0..3.
+ * Rows are regrouped as [C(0,j) C(0,j+1) C(1,j) C(1,j+1)] and [rows 2, 3], then finished like
+ * store_full: (acc + old C) + bias, then ReLU.
  */
-function store_pairs(
-  p: usize,
-  ldc: usize,
-  x: v128,
-  y: v128,
-  bias2: v128,
-  flags: i32,
-  cols: i32,
-  n: i32,
-): void {
-  store_pair(p, ldc, v128.shuffle<f32>(x, y, 0, 4, 1, 5), bias2, flags, cols, n);
-  if (n > 2)
-    store_pair(p + (ldc << 1), ldc, v128.shuffle<f32>(x, y, 2, 6, 3, 7), bias2, flags, cols, n - 2);
+function store_rows4x2(p: usize, ldc: usize, x: v128, y: v128, bias2: v128, flags: i32): void {
+  let lo = v128.shuffle<f32>(x, y, 0, 4, 1, 5); // rows 0, 1
+  let hi = v128.shuffle<f32>(x, y, 2, 6, 3, 7); // rows 2, 3
+  const p1 = p + ldc;
+  const p2 = p1 + ldc;
+  const p3 = p2 + ldc;
+  if (flags & GEMM_ACCUMULATE) {
+    lo = f32x4.add(lo, v128.load64_lane(p1, v128.load64_zero(p), 1));
+    hi = f32x4.add(hi, v128.load64_lane(p3, v128.load64_zero(p2), 1));
+  }
+  if (flags & HAS_BIAS) {
+    lo = f32x4.add(lo, bias2);
+    hi = f32x4.add(hi, bias2);
+  }
+  if (flags & GEMM_RELU) {
+    lo = f32x4.pmax(lo, f32x4.splat(0));
+    hi = f32x4.pmax(hi, f32x4.splat(0));
+  }
+  v128.store64_lane(p, lo, 0);
+  v128.store64_lane(p1, lo, 1);
+  v128.store64_lane(p2, hi, 0);
+  v128.store64_lane(p3, hi, 1);
 }
 
-/** Rows p and p + ldc (the second only when n > 1), columns j..j+cols-1, from one pair vector. */
-function store_pair(
-  p: usize,
+/**
+ * Finish a partial tile: rows 0..n-1, columns 0..cols-1 (cols ≤ 8) of raw sums at tmp
+ * (tmpStride bytes per row) into C with the epilogue. Reads up to 32 bytes per tmp row; tmp
+ * has room for that (gemm_scratch_floats).
+ */
+function finish_tile(
+  c: usize,
   ldc: usize,
-  v: v128,
-  bias2: v128,
-  flags: i32,
-  cols: i32,
+  tmp: usize,
+  tmpStride: usize,
   n: i32,
+  cols: i32,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
 ): void {
-  const q = p + ldc;
-  if (cols == 2) {
-    if (flags & GEMM_ACCUMULATE) {
-      let old = v128.load64_zero(p);
-      if (n > 1) old = v128.load64_lane(q, old, 1);
-      v = f32x4.add(v, old);
-    }
-    if (flags & HAS_BIAS) v = f32x4.add(v, bias2);
-    if (flags & GEMM_RELU) v = f32x4.pmax(v, f32x4.splat(0));
-    v128.store64_lane(p, v, 0);
-    if (n > 1) v128.store64_lane(q, v, 1);
-  } else {
-    if (flags & GEMM_ACCUMULATE) {
-      let old = v128.load32_zero(p);
-      if (n > 1) old = v128.load32_lane(q, old, 2);
-      v = f32x4.add(v, old);
-    }
-    if (flags & HAS_BIAS) v = f32x4.add(v, bias2);
-    if (flags & GEMM_RELU) v = f32x4.pmax(v, f32x4.splat(0));
-    v128.store32_lane(p, v, 0);
-    if (n > 1) v128.store32_lane(q, v, 2);
+  const lo = min(cols, 4);
+  for (let i = 0; i < n; i++) {
+    store_partial(c, v128.load(tmp), bias0, flags, lo);
+    if (cols > 4) store_partial(c + 16, v128.load(tmp, 16), bias1, flags, cols - 4);
+    c += ldc;
+    tmp += tmpStride;
   }
 }
 
@@ -561,12 +609,29 @@ function pack_b_kn(dst: usize, B: usize, N: i32, K: i32, cols: i32, nr: i32): vo
 }
 
 /**
+ * Two whole panels at once: dst0 (K, 8) = B[k, 0..7], dst1 (K, 8) = B[k, 8..15], B's rows ldb
+ * bytes apart. 16 floats are one 64-byte line when B is 64-byte aligned, so each line of B is
+ * fetched once instead of once per panel: packing the panels of fwd L1's 784 × 256 weights one
+ * at a time took 16% of that GEMM (every line was evicted before the next panel reused it).
+ */
+function pack_b_kn_pair(dst0: usize, dst1: usize, B: usize, ldb: usize, K: i32): void {
+  for (let k = 0; k < K; k++) {
+    v128.store(dst0, v128.load(B));
+    v128.store(dst0, v128.load(B, 16), 16);
+    v128.store(dst1, v128.load(B, 32));
+    v128.store(dst1, v128.load(B, 48), 16);
+    B += ldb;
+    dst0 += 32;
+    dst1 += 32;
+  }
+}
+
+/**
  * Pack nr (8, 4 or 2) rows of B stored (N, K) — columns of Bᵀ — into dst (K, nr), zero-filling
  * rows beyond `cols`. Transposes 4×4 blocks in registers (4 loads, 8 shuffles, 4 stores):
  * DESIGN.md measured that ≈25% faster than a scalar gather on the whole nt GEMM.
  */
-function pack_b_nk(dst: usize, B: usize, K: i32, cols: i32, nr: i32): void {
-  const ldb = (<usize>K) << 2;
+function pack_b_nk(dst: usize, B: usize, ldb: usize, K: i32, cols: i32, nr: i32): void {
   if (nr == 8 && cols == 8) {
     transpose_8xk(dst, B, ldb, K);
   } else if (nr == 4 && cols == 4) {
@@ -610,6 +675,7 @@ function pack_b_nk(dst: usize, B: usize, K: i32, cols: i32, nr: i32): void {
 function pack_a_rowmajor(dst: usize, A: usize, mb: i32, K: i32): void {
   const lda = (<usize>K) << 2;
   const strips = ((mb + 15) & ~15) >> 2;
+  const stripBytes = lda << 2;
   for (let s = 0; s < strips; s++) {
     const n = mb - (s << 2);
     const src = A + <usize>(s << 2) * lda;
@@ -620,7 +686,35 @@ function pack_a_rowmajor(dst: usize, A: usize, mb: i32, K: i32): void {
     } else {
       zero_kmajor(dst, 16, K);
     }
-    dst += lda << 2;
+    dst += stripBytes;
+  }
+}
+
+/**
+ * Pack mb columns of A stored (K, M) — rows of Aᵀ — into 4-row strips as pack_a_rowmajor does:
+ * dst[s·4K + 4k + r] = A[k, 4s + r], zero-filled up to a multiple of 16 rows. No transpose is
+ * needed (A[k, 4s..4s+3] are adjacent); the copy makes each strip one sequential stream where
+ * reading A in place steps M·4 bytes per k, which for M = 256 maps all of a strip's K rows onto
+ * a few L1 sets.
+ */
+function pack_a_colmajor(dst: usize, A: usize, M: i32, K: i32, mb: i32): void {
+  const lda = (<usize>M) << 2;
+  const stripBytes = (<usize>K) << 4;
+  const strips = ((mb + 15) & ~15) >> 2;
+  const full = mb >> 2;
+  for (let k = 0; k < K; k++) {
+    let d = dst + ((<usize>k) << 4);
+    let src = A + <usize>k * lda;
+    for (let s = 0; s < full; s++) {
+      v128.store(d, v128.load(src));
+      d += stripBytes;
+      src += 16;
+    }
+    for (let s = full; s < strips; s++) {
+      v128.store(d, load_partial(src, mb - (s << 2)));
+      d += stripBytes;
+      src += 16;
+    }
   }
 }
 
@@ -649,15 +743,36 @@ function transpose_4xk(dst: usize, src: usize, srcStride: usize, K: i32): void {
     src += 16;
     dst += 64;
   }
-  for (let k = K & ~3; k < K; k++) {
+  let k = K & ~3;
+  if (K - k >= 2) {
+    transpose_4x2(dst, 16, src, srcStride);
+    src += 8;
+    dst += 32;
+    k += 2;
+  }
+  if (k < K) {
     let v = v128.load32_zero(src);
     v = v128.load32_lane(src + srcStride, v, 1);
     v = v128.load32_lane(src + s2, v, 2);
     v = v128.load32_lane(src + s3, v, 3);
     v128.store(dst, v);
-    src += 4;
-    dst += 16;
   }
+}
+
+/**
+ * Two columns k, k+1 of 4 rows at src (srcStride bytes apart) into dst = rows at k and
+ * dst + step = rows at k+1: one 64-bit load per row and 4 shuffles, where lane loads would take
+ * 8 loads and 6 inserts (K = 10 in the MLP's last dX leaves 2 columns after the 4×4 blocks).
+ */
+function transpose_4x2(dst: usize, step: usize, src: usize, srcStride: usize): void {
+  const x0 = v128.load64_zero(src);
+  const x1 = v128.load64_zero(src + srcStride);
+  const x2 = v128.load64_zero(src + srcStride * 2);
+  const x3 = v128.load64_zero(src + srcStride * 3);
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5); // r0k r1k r0k' r1k'
+  const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5); // r2k r3k r2k' r3k'
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + step, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
 }
 
 /** dst (K, 8) = the 8 rows at src (srcStride bytes apart), transposed: two 4×4 blocks per 4 k. */
@@ -695,7 +810,16 @@ function transpose_8xk(dst: usize, src: usize, srcStride: usize, K: i32): void {
     hi += 16;
     dst += 128;
   }
-  for (let k = K & ~3; k < K; k++) {
+  let k = K & ~3;
+  if (K - k >= 2) {
+    transpose_4x2(dst, 32, src, srcStride);
+    transpose_4x2(dst + 16, 32, hi, srcStride);
+    src += 8;
+    hi += 8;
+    dst += 64;
+    k += 2;
+  }
+  if (k < K) {
     let v = v128.load32_zero(src);
     v = v128.load32_lane(src + srcStride, v, 1);
     v = v128.load32_lane(src + s2, v, 2);
@@ -706,9 +830,6 @@ function transpose_8xk(dst: usize, src: usize, srcStride: usize, K: i32): void {
     v = v128.load32_lane(hi + s2, v, 2);
     v = v128.load32_lane(hi + s3, v, 3);
     v128.store(dst, v, 16);
-    src += 4;
-    hi += 4;
-    dst += 32;
   }
 }
 

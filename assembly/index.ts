@@ -10,6 +10,8 @@ export * from './activations';
 export * from './loss';
 export * from './optim';
 export * from './data';
+export * from './peak';
+export { simd_relaxed, simd_madd_probe } from './simd';
 
 /** First byte after static data: the host's arena starts here. */
 export function heap_base(): usize {

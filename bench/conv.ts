@@ -19,9 +19,10 @@
  * per-round samples is reported (this shared machine drifts between a fast and a ≈0.55× state),
  * with the best sample beside it.
  *
- * Run: npx tsc -p tsconfig.build.json && node dist/bench/conv.js
+ * Run: npx tsc -p tsconfig.build.json && node dist/bench/conv.js [--baseline]
  */
 import { pathToFileURL } from 'node:url';
+import type { SimdChoice } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
 import { GEMM_RELU } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
@@ -46,6 +47,8 @@ export interface ConvBenchOptions {
   sampleMs?: number;
   /** Interleaved rounds; the median over rounds is reported. */
   rounds?: number;
+  /** Kernel build (default 'auto': relaxed SIMD where available). */
+  simd?: SimdChoice;
 }
 
 interface Layer {
@@ -71,7 +74,7 @@ export function benchConv(options: ConvBenchOptions = {}): ConvResult[] {
   const warmupMs = options.warmupMs ?? 600;
   const sampleMs = options.sampleMs ?? 2;
   const rounds = options.rounds ?? 41;
-  const engine = createEngine();
+  const engine = createEngine({ simd: options.simd });
   const k = engine.kernels;
   const rng = new Rng(3);
 
@@ -246,6 +249,7 @@ export function formatConvTable(rows: ConvResult[]): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  console.log(`LeNet-5 convolutions and pooling, batch 32, NHWC, single-threaded`);
-  console.log(formatConvTable(benchConv()));
+  const simd = process.argv.includes('--baseline') ? 'baseline' : 'auto';
+  console.log(`LeNet-5 convolutions and pooling, batch 32, NHWC, single-threaded (${simd})`);
+  console.log(formatConvTable(benchConv({ simd })));
 }

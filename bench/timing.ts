@@ -42,15 +42,24 @@ export interface TimedJob {
   fn: () => void;
 }
 
+export interface Timing {
+  /** Median ms per call over the rounds. */
+  medianMs: number;
+  /** Fastest round's ms per call: the machine's quiet-state speed. */
+  minMs: number;
+  /** ms per call in each round, in round order (round r of every job ran back to back). */
+  samples: number[];
+}
+
 /** Interleaved timing of `jobs`: per job, the median and minimum ms per call over `rounds`. */
 export function timeInterleaved(
   jobs: readonly TimedJob[],
   options: { warmupMs: number; sampleMs: number; rounds: number },
-): { medianMs: number; minMs: number }[] {
+): Timing[] {
   const iters = jobs.map((j) => warmUp(j.fn, options.warmupMs, options.sampleMs));
   const samples: number[][] = jobs.map(() => []);
   for (let r = 0; r < options.rounds; r++) {
     jobs.forEach((j, i) => samples[i]!.push(timeCalls(j.fn, iters[i]!)));
   }
-  return samples.map((s) => ({ medianMs: median(s), minMs: Math.min(...s) }));
+  return samples.map((s) => ({ medianMs: median(s), minMs: Math.min(...s), samples: s }));
 }

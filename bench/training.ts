@@ -1,5 +1,6 @@
 /**
- * Training throughput of every preset, single-threaded, on the genuine MNIST:
+ * Training throughput of every preset, single-threaded, on the genuine MNIST, in one kernel build
+ * (options.simd, default 'auto'):
  *  - steps/s of one training step (gather + forward + loss + backward + optimizer), measured by
  *    the `benchmark` package at batch 32 with Adam, reported as samples/s;
  *  - the wall-clock seconds of whole epochs over the 60,000 training images (Adam, batch 32,
@@ -8,6 +9,8 @@
  */
 import Benchmark from 'benchmark';
 import { subset, type DataSplit } from '../src/data/dataset.js';
+import type { SimdBuild, SimdChoice } from '../src/engine/engine.js';
+import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import { Workspace } from '../src/nn/workspace.js';
 import { presetNames } from '../src/nn/presets.js';
@@ -18,6 +21,8 @@ import { median } from './timing.js';
 
 export interface TrainingResult {
   model: string;
+  /** The kernel build the engine ran. */
+  build: SimdBuild;
   parameters: number;
   batchSize: number;
   /** From the benchmark package: one step per call. */
@@ -34,8 +39,9 @@ function stepBenchmark(
   name: string,
   data: DataSplit,
   batchSize: number,
+  simd: SimdChoice,
 ): { hz: number; rme: number } {
-  const model = createModel(name, { seed: 1 });
+  const model = createModel(name, { seed: 1, engine: createEngine({ simd }) });
   const ws = new Workspace(model, batchSize);
   const staged = stage(model, data.train);
   const optimizer = new Optimizer(model, { type: 'adam', learningRate: 1e-3 });
@@ -61,16 +67,19 @@ function stepBenchmark(
 
 export function benchTraining(
   data: DataSplit,
-  options: { epochs?: number; epochModels?: string[] } = {},
+  options: { epochs?: number; models?: string[]; epochModels?: string[]; simd?: SimdChoice } = {},
 ): TrainingResult[] {
   const epochs = options.epochs ?? 3;
+  const simd = options.simd ?? 'auto';
+  const build = createEngine({ simd }).build;
   const epochModels = new Set(options.epochModels ?? ['mlp-256-128']);
   const batchSize = 32;
   const results: TrainingResult[] = [];
-  for (const name of presetNames()) {
-    const { hz, rme } = stepBenchmark(name, data, batchSize);
+  for (const name of options.models ?? presetNames()) {
+    const { hz, rme } = stepBenchmark(name, data, batchSize, simd);
     const result: TrainingResult = {
       model: name,
+      build,
       parameters: createModel(name).parameterCount,
       batchSize,
       stepSamplesPerSecond: hz * batchSize,
@@ -81,7 +90,7 @@ export function benchTraining(
       testAccuracy: null,
     };
     if (epochModels.has(name)) {
-      const model = createModel(name, { seed: 1 });
+      const model = createModel(name, { seed: 1, engine: createEngine({ simd }) });
       const optimizer = { type: 'adam' as const, learningRate: 1e-3 };
       fit(model, { train: subset(data.train, 0, 6000) }, { epochs: 1, batchSize, optimizer });
       model.initialize(1);
@@ -99,6 +108,7 @@ export function benchTraining(
 export function formatTrainingTable(rows: TrainingResult[]): string {
   const header = [
     'model',
+    'build',
     'params',
     'step samples/s (±rme)',
     'epoch s (median)',
@@ -107,6 +117,7 @@ export function formatTrainingTable(rows: TrainingResult[]): string {
   ];
   const lines = rows.map((r) => [
     r.model,
+    r.build,
     r.parameters.toLocaleString('en-US'),
     `${Math.round(r.stepSamplesPerSecond).toLocaleString('en-US')} (±${r.stepRme.toFixed(1)}%)`,
     r.medianEpochSeconds === null

@@ -5,9 +5,20 @@
  *   import wasmUrl from 'mnist-wasm/wasm?url';
  *   import { TrainerClient, preset } from 'mnist-wasm/browser';
  */
-export { TrainerClient, type TrainerEvents, type TestImages } from './browser/client.js';
+export {
+  TrainerClient,
+  type TrainerEvents,
+  type TestImages,
+  type WasmUrls,
+} from './browser/client.js';
 export type { DatasetName, TrainRequestOptions } from './browser/protocol.js';
-export { Engine, OutOfMemoryError } from './engine/engine.js';
+export {
+  Engine,
+  OutOfMemoryError,
+  SIMD_CHOICES,
+  type SimdBuild,
+  type SimdChoice,
+} from './engine/engine.js';
 export { Rng } from './engine/rng.js';
 export {
   sequential,

@@ -3,8 +3,15 @@
  *
  *   import { createModel, loadMnist, fit, evaluate, saveModel } from 'mnist-wasm';
  */
-export { Engine, OutOfMemoryError } from './engine/engine.js';
-export { createEngine } from './engine/node.js';
+export {
+  Engine,
+  OutOfMemoryError,
+  SIMD_CHOICES,
+  type EngineOptions,
+  type SimdBuild,
+  type SimdChoice,
+} from './engine/engine.js';
+export { createEngine, relaxedSimdAvailable } from './engine/node.js';
 export { Rng } from './engine/rng.js';
 export {
   sequential,

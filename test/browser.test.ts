@@ -1,7 +1,8 @@
 /**
  * The demo in real Chromium (Debian's /usr/bin/chromium, driven by playwright-core): the page loads,
  * trains in its worker and reaches an accuracy floor on the quick set, and — the design's promise —
- * the same spec, data order and seed give bit-identical weights in Node and in the browser.
+ * the same spec, data order and seed give bit-identical weights in Node and in the browser, for
+ * each kernel build (baseline SIMD and relaxed SIMD) pinned on both sides.
  * A screenshot is saved to test/.tmp/artifacts/. Skipped (with a reason printed) only when no
  * Chromium is installed; CI installs it, so there these tests always run.
  */
@@ -12,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
+import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import { preset } from '../src/nn/presets.js';
 import { fit } from '../src/train/fit.js';
@@ -124,33 +126,58 @@ describe.runIf(haveChromium())('the demo in Chromium', () => {
     expect(await page.locator('#epochs tbody tr').count()).toBeLessThanOrEqual(1);
   }, 120_000);
 
-  it('gives bit-identical weights to Node for the same spec, data order and seed', async () => {
-    const spec = preset('mlp-128-64')!;
-    const options = {
-      epochs: 1,
-      batchSize: 32,
-      seed: 7,
-      limit: 640,
-      optimizer: { type: 'adam' as const, learningRate: 1e-3 },
-    };
-    const browserHash = await page.evaluate(
-      async ({ spec, options }) => {
-        const { client } = (
-          window as unknown as {
-            mnistDemo: { client: import('../src/browser/client.js').TrainerClient };
-          }
-        ).mnistDemo;
-        await client.loadData('quick', './data/');
-        await client.train(spec, options);
-        return client.weightsHash();
-      },
-      { spec, options },
-    );
-    const quick = loadMnistQuick();
-    const model = createModel(spec, { seed: options.seed });
-    fit(model, { train: subset(quick.train, 0, options.limit), test: quick.test }, { ...options });
-    const nodeHash = createHash('sha256').update(model.parameters()).digest('hex');
-    expect(browserHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(browserHash).toBe(nodeHash);
-  }, 180_000);
+  it('runs the relaxed-SIMD kernels by default (Chromium validates them), like Node', async () => {
+    expect(await page.getAttribute('body', 'data-simd')).toBe('relaxed');
+    expect(createEngine().build).toBe('relaxed');
+  });
+
+  /**
+   * Determinism is per kernel build: the relaxed build's FMA rounds once where the baseline's
+   * mul + add rounds twice. So each build is pinned on both sides (?simd= on the page, simd: in
+   * Node) and compared with itself. The relaxed build matches across Node and Chromium because
+   * both V8s lower relaxed_madd to the same FMA instruction on this CPU (Engine.fusedMadd); on
+   * a CPU without FMA both would run it unfused, which again agrees.
+   */
+  for (const build of ['baseline', 'relaxed'] as const) {
+    it(`gives bit-identical weights to Node for the same spec, data order and seed (${build} build)`, async () => {
+      const spec = preset('mlp-128-64')!;
+      const options = {
+        epochs: 1,
+        batchSize: 32,
+        seed: 7,
+        limit: 640,
+        optimizer: { type: 'adam' as const, learningRate: 1e-3 },
+      };
+      const pinned = await demo.browser.newPage();
+      try {
+        await pinned.goto(`${demo.url}?simd=${build}`);
+        await pinned.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+        expect(await pinned.getAttribute('body', 'data-simd')).toBe(build);
+        const browser = await pinned.evaluate(
+          async ({ spec, options }) => {
+            const { client } = (
+              window as unknown as {
+                mnistDemo: { client: import('../src/browser/client.js').TrainerClient };
+              }
+            ).mnistDemo;
+            await client.loadData('quick', './data/');
+            await client.train(spec, options);
+            return { hash: await client.weightsHash(), fused: client.fusedMadd };
+          },
+          { spec, options },
+        );
+        const quick = loadMnistQuick();
+        const engine = createEngine({ simd: build });
+        const model = createModel(spec, { seed: options.seed, engine });
+        const train = subset(quick.train, 0, options.limit);
+        fit(model, { train, test: quick.test }, { ...options });
+        const nodeHash = createHash('sha256').update(model.parameters()).digest('hex');
+        expect(browser.fused).toBe(engine.fusedMadd);
+        expect(browser.hash).toMatch(/^[0-9a-f]{64}$/);
+        expect(browser.hash).toBe(nodeHash);
+      } finally {
+        await pinned.close();
+      }
+    }, 180_000);
+  }
 });

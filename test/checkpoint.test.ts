@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
+import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import type { Model } from '../src/nn/model.js';
 import { sequential, type ModelSpec } from '../src/nn/spec.js';
@@ -193,6 +194,16 @@ describe('resuming something else is refused, naming the difference', () => {
     expect(attempt('mlp-40', { seed: 5 })).toThrow(/the seed was 1 in the checkpoint, now 5/);
     expect(attempt('mlp-40', { shuffle: false })).toThrow(
       /shuffling was true in the checkpoint, now false/,
+    );
+  });
+
+  it('another kernel build (FMA rounds differently)', () => {
+    const baseline = createModel('mlp-40', { seed: 1, engine: createEngine({ simd: 'baseline' }) });
+    const relaxed = createModel('mlp-40', { seed: 1, engine: createEngine({ simd: 'relaxed' }) });
+    let fromRelaxed: TrainingCheckpoint | undefined;
+    fit(relaxed, data, { ...opts, epochs: 1, onCheckpoint: (cp) => (fromRelaxed = cp) });
+    expect(() => fit(baseline, data, { ...opts, resume: fromRelaxed })).toThrow(
+      'cannot resume: the kernel build was "relaxed" in the checkpoint, now "baseline"',
     );
   });
 

@@ -22,11 +22,16 @@
  *    the engine's f32 gradients against those references: the same relative error < 1e-5.
  *  - Every output has guard values before and after it (overruns), and outputs are pre-filled
  *    with NaN (kernels that must overwrite do).
+ *  - The convolution suites run once per kernel build (test/builds.ts): the direct kernels use
+ *    the same multiply-add as the GEMMs (assembly/simd.ts), so "same bits as im2col + GEMM" holds
+ *    in the relaxed build too, and the tolerances above bound its fused rounding as well.
  */
 import { describe, expect, it } from 'vitest';
+import type { SimdBuild } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
 import { GEMM_ACCUMULATE, GEMM_RELU } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
+import { BUILDS } from './builds.js';
 import { gemmTolerance } from './reference/gemm.js';
 import {
   avgpoolBackwardRef,
@@ -49,8 +54,8 @@ const GUARD_VALUE = -12345.5;
 const REGION_FLOATS = 1 << 17;
 
 /** One engine with a guarded region per operand, all reserved before any view is made. */
-function setup() {
-  const engine = createEngine();
+function setup(build: SimdBuild = 'baseline') {
+  const engine = createEngine({ simd: build });
   const k = engine.kernels;
   const names = [
     'inp',
@@ -231,8 +236,8 @@ const LENET_POOLS: PoolShape[] = [
   { B: 3, H: 10, W: 10, C: 16, K: 2, stride: 2 },
 ];
 
-describe('conv2d: im2col + GEMMs + col2im vs the direct reference', () => {
-  const env = setup();
+describe.each(BUILDS)('conv2d vs the direct reference, %s build', (build) => {
+  const env = setup(build);
   const rng = new Rng(20240612);
 
   it('sweep: batch 1/3, channels 1/3/16, kernel 1/3/5, padding 0/1/2, stride 1/2, odd sizes', () => {
@@ -447,8 +452,8 @@ function checkDirectC1(env: Env, rng: Rng, s: ConvShape, flags: number, withBias
   expectClose(`${what}: dW vs reference`, directDw, g.dw, M + 2, g.dwAbs);
 }
 
-describe('conv2d_direct_c1_*: single-channel input, stride 1', () => {
-  const env = setup();
+describe.each(BUILDS)('conv2d_direct_c1_*, stride 1, %s build', (build) => {
+  const env = setup(build);
   const rng = new Rng(777);
 
   it('bit-identical to im2col + GEMM: OC, kernel, padding and width tails, every epilogue', () => {
@@ -662,8 +667,8 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-describe('finite-difference gradient checks', () => {
-  const env = setup();
+describe.each(BUILDS)('finite-difference gradient checks, %s build', (build) => {
+  const env = setup(build);
   const rng = new Rng(4242);
   const FD_BOUND = 1e-7;
   const ENGINE_BOUND = 1e-5;

@@ -3,11 +3,19 @@
  * shape sweeps with tails in every dimension, every epilogue flag, the training shapes of the
  * 784-256-128-10 MLP, guards around C and after the scratch the kernel was promised, NaN
  * propagation, and bit-exact determinism across tilings (M and N tails vs full tiles).
+ *
+ * Every suite runs once per kernel build (test/builds.ts). One tolerance serves both:
+ * gemmTolerance(K + 2, Σ|terms|) = (K + 4)·2⁻²³·Σ|terms| bounds a sequential f32 sum whose
+ * products and adds each round once; the relaxed build's fused multiply-add rounds once per term
+ * instead of twice, so its error is inside the same bound (and the last suite checks that it
+ * really is a different rounding where the host fuses).
  */
 import { describe, it, expect } from 'vitest';
+import type { SimdBuild } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
 import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
+import { BUILDS } from './builds.js';
 import { gemmRef, gemmTolerance, type GemmLayout } from './reference/gemm.js';
 
 const LAYOUTS: GemmLayout[] = ['nn', 'tn', 'nt'];
@@ -41,8 +49,8 @@ const GUARD = 16;
 const GUARD_VALUE = -12345.5;
 
 /** One engine with fixed regions for A, B, bias, C (guarded on both sides) and scratch. */
-function setup() {
-  const engine = createEngine();
+function setup(build: SimdBuild) {
+  const engine = createEngine({ simd: build });
   const k: Kernels = engine.kernels;
   const aOff = engine.reserve(MAX_FLOATS * 4);
   const bOff = engine.reserve(MAX_FLOATS * 4);
@@ -135,8 +143,8 @@ function bits(x: Float32Array): Uint32Array {
   return new Uint32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
 }
 
-describe('gemm vs the scalar reference', () => {
-  const env = setup();
+describe.each(BUILDS)('gemm vs the scalar reference, %s build', (build) => {
+  const env = setup(build);
   const rng = new Rng(20240611);
 
   for (const layout of LAYOUTS) {
@@ -268,7 +276,7 @@ function checkNonFinite(
   expect(nans).toBeGreaterThanOrEqual(N); // the whole poisoned row
 }
 
-describe('gemm memory bounds', () => {
+describe.each(BUILDS)('gemm memory bounds, %s build', (build) => {
   /**
    * Put one operand flush against the end of linear memory, so that reading (or writing) even
    * one float past it traps, and check the GEMM still runs and matches the reference. Shapes
@@ -288,7 +296,7 @@ describe('gemm memory bounds', () => {
     for (const layout of LAYOUTS) {
       for (const [M, N, K] of shapes) {
         for (const last of ['A', 'B', 'bias', 'C'] as const) {
-          const engine = createEngine();
+          const engine = createEngine({ simd: build });
           const k: Kernels = engine.kernels;
           const sizes = { A: M * K, B: K * N, bias: N, C: M * N };
           const off = {
@@ -326,8 +334,8 @@ describe('gemm memory bounds', () => {
   });
 });
 
-describe('gemm determinism', () => {
-  const env = setup();
+describe.each(BUILDS)('gemm determinism, %s build', (build) => {
+  const env = setup(build);
   const rng = new Rng(7);
 
   it('same inputs give bit-identical outputs', () => {
@@ -397,4 +405,37 @@ describe('gemm determinism', () => {
       }
     });
   }
+});
+
+describe('the two builds', () => {
+  it('relaxed rounds differently where the host fuses multiply-add, within the same bound', () => {
+    if (!BUILDS.includes('relaxed')) return;
+    const fusedMadd = createEngine({ simd: 'relaxed' }).fusedMadd;
+    const [M, N, K] = [32, 256, 784];
+    const rng = new Rng(11);
+    const A = new Float32Array(M * K);
+    const B = new Float32Array(K * N);
+    rng.fillUniform(A, -1, 1);
+    rng.fillUniform(B, -1, 1);
+    const run = (build: SimdBuild) => {
+      const env = setup(build);
+      env.A.set(A);
+      env.B.set(B);
+      return env.run('nn', M, N, K, 0, false).slice();
+    };
+    const base = run('baseline');
+    const fused = run('relaxed');
+    const expected = new Float32Array(M * N);
+    const absSum = new Float64Array(M * N);
+    gemmRef('nn', expected, A, B, null, M, N, K, 0, absSum);
+    let differ = 0;
+    for (let e = 0; e < M * N; e++) {
+      if (base[e] !== fused[e]) differ++;
+      const tol = gemmTolerance(K + 2, absSum[e]);
+      expect(Math.abs(fused[e] - expected[e])).toBeLessThanOrEqual(tol);
+      expect(Math.abs(base[e] - expected[e])).toBeLessThanOrEqual(tol);
+    }
+    if (fusedMadd) expect(differ).toBeGreaterThan(M * N * 0.5);
+    else expect(differ).toBe(0);
+  });
 });

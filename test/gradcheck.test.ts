@@ -7,16 +7,19 @@
  * Plus a direct finite-difference check of the engine's own f32 loss (h = 1e-2, < 2e-2), so the
  * engine is also compared with no reference code in between.
  * Per layer type (dense with/without bias, ReLU/linear/softmax output), per loss, and for whole
- * networks including the mlp-256-128 preset on a small batch.
+ * networks including the mlp-256-128 preset on a small batch. The engine checks run once per
+ * kernel build (test/builds.ts) with the same bounds: fused multiply-add only rounds less.
  */
 import { describe, expect, it } from 'vitest';
 import { relError } from './helpers.js';
+import type { SimdBuild } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
 import { Rng } from '../src/engine/rng.js';
 import { Model, type LossName } from '../src/nn/model.js';
 import { Workspace } from '../src/nn/workspace.js';
 import { preset } from '../src/nn/presets.js';
 import { sequential, type ModelSpec } from '../src/nn/spec.js';
+import { BUILDS } from './builds.js';
 import { refLossAndGrads, type RefLayer } from './reference/mlp.js';
 
 interface Case {
@@ -27,8 +30,8 @@ interface Case {
   B: number;
 }
 
-function setup(spec: ModelSpec, B: number, seed: number): Case {
-  const model = new Model(spec, createEngine(), seed);
+function setup(spec: ModelSpec, B: number, seed: number, build: SimdBuild = 'baseline'): Case {
+  const model = new Model(spec, createEngine({ simd: build }), seed);
   const rng = new Rng(seed + 1000);
   // Biases start at zero; give them values so their gradients and the ReLU kinks are exercised.
   const params = model.parameters();
@@ -123,7 +126,7 @@ describe('reference MLP backward vs finite differences (f64)', () => {
   }
 });
 
-describe('engine gradients vs the f64 reference', () => {
+describe.each(BUILDS)('engine gradients vs the f64 reference, %s build', (build) => {
   const cases = [
     ...SMALL.flatMap((c) => c.losses.map((loss) => ({ name: c.name, spec: c.spec, loss, B: 5 }))),
     {
@@ -135,7 +138,7 @@ describe('engine gradients vs the f64 reference', () => {
     { name: 'mlp-40, batch 1', spec: preset('mlp-40')!, loss: 'crossentropy' as LossName, B: 1 },
   ];
   it.each(cases)('$name, loss $loss, batch $B', ({ spec, loss, B }) => {
-    const c = setup(spec, B, 3);
+    const c = setup(spec, B, 3, build);
     const value = engineLoss(c, loss, true);
     const ref = refLossAndGrads(refLayers(c.model), Float64Array.from(c.x), c.labels, B, loss);
     expect(Math.abs(value - ref.loss)).toBeLessThan(1e-5 * Math.max(1, ref.loss));
@@ -153,10 +156,10 @@ describe('engine gradients vs the f64 reference', () => {
   });
 });
 
-describe('engine gradients vs finite differences of its own f32 loss', () => {
+describe.each(BUILDS)('engine gradients vs finite differences, %s build', (build) => {
   it.each(SMALL)('$name', ({ spec, losses }) => {
     for (const loss of losses) {
-      const c = setup(spec, 4, 11);
+      const c = setup(spec, 4, 11, build);
       engineLoss(c, loss, true);
       const grads = c.model.gradients().slice();
       const params = c.model.parameters();

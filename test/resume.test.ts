@@ -166,7 +166,8 @@ describe('train --checkpoint, killed, then --resume', () => {
   it('Ctrl-C without --checkpoint stops cleanly, says nothing was saved, exits 130', async () => {
     const { child, done } = start([...RUN, '--out', join(dir, 'never.safetensors')]);
     children.push(child);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Its first line comes after the signal handlers are installed (they are the first thing).
+    await new Promise((r) => child.stdout!.once('data', r));
     child.kill('SIGINT');
     const exit = await done;
     expect(exit.code).toBe(130);

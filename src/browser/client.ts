@@ -7,6 +7,13 @@ import type { DataSplit } from '../data/dataset.js';
 import type { BatchEvent, EpochRecord, Evaluation, FitResult } from '../train/fit.js';
 import type { ModelSpec } from '../nn/spec.js';
 import type { DatasetName, FromWorker, ToWorker, TrainRequestOptions } from './protocol.js';
+import type { SimdBuild, SimdChoice } from '../engine/engine.js';
+
+/** Where the page serves the two kernel builds (build/mnist-wasm.wasm, …-relaxed.wasm). */
+export interface WasmUrls {
+  baseline: string;
+  relaxed?: string;
+}
 
 export interface TrainerEvents {
   onDataProgress?: (loaded: number, total: number) => void;
@@ -33,16 +40,19 @@ export class TrainerClient {
     reject: (e: Error) => void;
   }[] = [];
   events: TrainerEvents;
+  /** The kernel build the worker runs, once `init` has resolved. */
+  build: SimdBuild | undefined;
+  /** Whether that build's multiply-add is fused (see Engine.fusedMadd), once `init` has resolved. */
+  fusedMadd: boolean | undefined;
+  private readonly urls: WasmUrls;
 
   /**
-   * `wasmUrl`: where the page serves build/mnist-wasm.wasm. `worker`: a Worker running
-   * ./worker.ts (by default created here, which bundlers such as Vite understand).
+   * `wasm`: where the page serves build/mnist-wasm.wasm, or both builds as `{ baseline, relaxed }`
+   * (the worker then runs the relaxed one where the browser supports it). `worker`: a Worker
+   * running ./worker.ts (by default created here, which bundlers such as Vite understand).
    */
-  constructor(
-    private readonly wasmUrl: string,
-    events: TrainerEvents = {},
-    worker?: Worker,
-  ) {
+  constructor(wasm: string | WasmUrls, events: TrainerEvents = {}, worker?: Worker) {
+    this.urls = typeof wasm === 'string' ? { baseline: wasm } : wasm;
     this.events = events;
     this.worker = worker ?? new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
@@ -103,12 +113,22 @@ export class TrainerClient {
     });
   }
 
-  /** Compile the wasm in the worker. */
-  async init(): Promise<void> {
-    await this.expect('ready', {
+  /**
+   * Compile the wasm in the worker. `simd` picks the build: 'auto' (default) runs the relaxed
+   * build when one was given and the browser validates it; 'baseline' and 'relaxed' force one
+   * (same-build runs give the same bits in Node and in the browser). Resolves with the build.
+   */
+  async init(simd: SimdChoice = 'auto'): Promise<SimdBuild> {
+    const { relaxed } = this.urls;
+    const ready = await this.expect('ready', {
       type: 'init',
-      wasmUrl: new URL(this.wasmUrl, location.href).href,
+      wasmUrl: new URL(this.urls.baseline, location.href).href,
+      ...(relaxed ? { relaxedWasmUrl: new URL(relaxed, location.href).href } : {}),
+      simd,
     });
+    this.build = ready.build;
+    this.fusedMadd = ready.fusedMadd;
+    return ready.build;
   }
 
   /** Fetch a dataset from `baseUrl` (the page's origin) into the worker. */

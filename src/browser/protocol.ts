@@ -6,6 +6,7 @@ import type { Evaluation, EpochRecord, BatchEvent, FitResult } from '../train/fi
 import type { ModelSpec } from '../nn/spec.js';
 import type { OptimizerOptions } from '../train/optimizer.js';
 import type { LossName } from '../nn/model.js';
+import type { SimdBuild, SimdChoice } from '../engine/engine.js';
 
 /** Which dataset the worker fetches from the page's origin (see web/public/data/). */
 export type DatasetName = 'mnist' | 'quick';
@@ -21,7 +22,11 @@ export interface TrainRequestOptions {
 }
 
 export type ToWorker =
-  | { type: 'init'; wasmUrl: string }
+  /**
+   * Compile the kernels: `wasmUrl` is the baseline build; with `relaxedWasmUrl` the worker picks
+   * the relaxed build when the browser validates it (simd 'auto', the default) or as told.
+   */
+  | { type: 'init'; wasmUrl: string; relaxedWasmUrl?: string; simd?: SimdChoice }
   | { type: 'load-data'; dataset: DatasetName; baseUrl: string }
   | { type: 'train'; spec: ModelSpec; options: TrainRequestOptions }
   | { type: 'pause' }
@@ -34,7 +39,7 @@ export type ToWorker =
   | { type: 'hash'; id: number };
 
 export type FromWorker =
-  | { type: 'ready' }
+  | { type: 'ready'; build: SimdBuild; fusedMadd: boolean }
   | { type: 'data-progress'; loaded: number; total: number }
   | { type: 'data-ready'; dataset: DatasetName; trainCount: number; testCount: number }
   | { type: 'batch'; event: BatchEvent }

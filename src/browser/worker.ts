@@ -5,7 +5,7 @@
  * Protocol: ./protocol.ts.
  */
 import type { DataSplit } from '../data/dataset.js';
-import { Engine } from '../engine/engine.js';
+import { Engine, resolveSimd, type SimdBuild } from '../engine/engine.js';
 import { encodeModel, modelFromBytes } from '../io/safetensors.js';
 import { Model } from '../nn/model.js';
 import { fitAsync, predict } from '../train/fit.js';
@@ -27,6 +27,12 @@ let resumeGate: { promise: Promise<void>; open: () => void } | undefined;
 const post = (message: FromWorker, transfer: Transferable[] = []): void =>
   scope.postMessage(message, transfer);
 
+async function fetchBytes(url: string): Promise<ArrayBuffer> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
 function requireWasm(): WebAssembly.Module {
   if (!wasm)
     throw new Error('the worker was not initialised (send "init" with the wasm URL first)');
@@ -46,10 +52,21 @@ function checkUsable(candidate: Model, name: string): void {
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
-      const response = await fetch(msg.wasmUrl);
-      if (!response.ok) throw new Error(`${msg.wasmUrl}: HTTP ${response.status}`);
-      wasm = await WebAssembly.compile(await response.arrayBuffer());
-      post({ type: 'ready' });
+      // The build is chosen as in Node (src/engine/node.ts): the relaxed one when this browser
+      // validates it, unless the page asks for one. Current Chromium has relaxed SIMD on.
+      const choice = msg.simd ?? 'auto';
+      if (choice === 'relaxed' && !msg.relaxedWasmUrl) {
+        throw new Error('simd: relaxed needs the URL of the relaxed build (relaxedWasmUrl)');
+      }
+      let relaxed: ArrayBuffer | undefined;
+      if (choice !== 'baseline' && msg.relaxedWasmUrl) {
+        const bytes = await fetchBytes(msg.relaxedWasmUrl);
+        if (WebAssembly.validate(bytes)) relaxed = bytes;
+      }
+      const build: SimdBuild = resolveSimd(choice, relaxed !== undefined);
+      const bytes = build === 'relaxed' && relaxed ? relaxed : await fetchBytes(msg.wasmUrl);
+      wasm = await WebAssembly.compile(bytes);
+      post({ type: 'ready', build, fusedMadd: Engine.fromModule(wasm).fusedMadd });
       return;
     }
     case 'load-data': {

@@ -14,6 +14,7 @@ import { subset, type DataSplit } from '../data/dataset.js';
 import { loadIdxDir, loadMnist, loadMnistQuick } from '../data/mnist.js';
 import { readDigitImage } from '../data/image.js';
 import { createEngine } from '../engine/node.js';
+import { SIMD_CHOICES, type SimdBuild, type SimdChoice } from '../engine/engine.js';
 import {
   checkWritable,
   loadCheckpoint,
@@ -125,9 +126,18 @@ function byteSize(value: string): number {
 
 interface MemoryOptions {
   maxMemory?: number;
+  simd?: SimdChoice;
 }
 
-const engineFor = (o: MemoryOptions) => createEngine({ maxMemoryBytes: o.maxMemory });
+const engineOptions = (o: MemoryOptions) => ({ maxMemoryBytes: o.maxMemory, simd: o.simd });
+const engineFor = (o: MemoryOptions) => createEngine(engineOptions(o));
+
+const simdOption = () =>
+  new Option(
+    '--simd <build>',
+    'kernel build: auto (relaxed where supported), relaxed (SIMD + fused multiply-add) or ' +
+      'baseline (plain SIMD, the same bits on every CPU)',
+  ).choices([...SIMD_CHOICES]);
 
 interface DataOptions extends MemoryOptions {
   data?: string;
@@ -226,6 +236,8 @@ interface RunRecord {
   data?: string;
   quick?: boolean;
   settings: ReturnType<typeof trainingSettings>;
+  /** The kernel build that computed the run: a resumed run must use the same one. */
+  simd?: SimdBuild;
 }
 
 /** Options that would change what a resumed run computes, so --resume refuses them. */
@@ -364,10 +376,49 @@ function resumedRun(o: TrainCliOptions, file: CheckpointFile, onDivergenceFromCl
     ...(onDivergenceFromCli ? { onNonFinite: o.onDivergence } : {}),
   };
   const recipe = run.recipe ? RECIPES[run.recipe] : undefined;
-  return { recipe, spec: file.spec, settings, data: { data: run.data, quick: run.quick } };
+  if (run.simd && o.simd && o.simd !== 'auto' && o.simd !== run.simd) {
+    throw new UsageError(
+      `--resume continues the checkpoint's run exactly as it was, computed by the ${run.simd} ` +
+        `kernel build, so --simd ${o.simd} cannot be given`,
+    );
+  }
+  return {
+    recipe,
+    spec: file.spec,
+    settings,
+    data: { data: run.data, quick: run.quick },
+    simd: run.simd,
+  };
 }
 
+/**
+ * Ctrl-C / kill: stop at the next batch boundary (fitAsync returns to the event loop every 50 ms
+ * so the signal gets through), write the checkpoint, exit 130/143. A second signal exits at once.
+ * The handlers are installed before anything is loaded, so an early signal is never lost.
+ */
 async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
+  const stop: StopRequest = { controller: new AbortController() };
+  const onSignal = (s: NodeJS.Signals): void => {
+    if (stop.signal) process.exit(s === 'SIGINT' ? 130 : 143);
+    stop.signal = s;
+    stop.controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await trainRun(o, cmd, stop);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+interface StopRequest {
+  controller: AbortController;
+  signal?: NodeJS.Signals;
+}
+
+async function trainRun(o: TrainCliOptions, cmd: Command, stop: StopRequest): Promise<void> {
   const resumeFile = o.resume ? loadCheckpoint(o.resume) : undefined;
   const resumed = resumeFile
     ? resumedRun(o, resumeFile, cmd.getOptionValueSource('onDivergence') === 'cli')
@@ -382,7 +433,10 @@ async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
   if (o.plot) prepareOutput(o.plot);
   if (checkpointDir) prepareOutput(join(checkpointDir, CHECKPOINT_FILE));
   const log = logger(o.json);
-  const model = createModel(spec, { seed: t.seed, engine: engineFor(o) });
+  const model = createModel(spec, {
+    seed: t.seed,
+    engine: engineFor({ ...o, simd: resumed?.simd ?? o.simd }),
+  });
   model.checkLoss(t.loss);
   const data = loadData(dataOptions);
   const trainSet =
@@ -407,7 +461,12 @@ async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
 
   // Checkpoints: after each epoch and when a signal stops the run. A failed write keeps the
   // previous checkpoint and training goes on; the user is told either way.
-  const run: RunRecord = { recipe: recipe?.name, ...dataOptions, settings: t };
+  const run: RunRecord = {
+    recipe: recipe?.name,
+    ...dataOptions,
+    settings: t,
+    simd: model.engine.build,
+  };
   delete (run as DataOptions).maxMemory;
   let saved: { epoch: number; batch: number } | undefined = resume
     ? { epoch: resume.epoch, batch: resume.batch }
@@ -435,24 +494,13 @@ async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
       }
     : undefined;
 
-  // Ctrl-C / kill: stop at the next batch boundary (fitAsync returns to the event loop every 50 ms
-  // so the signal gets through), write the checkpoint, exit 130/143. A second signal exits at once.
-  const controller = new AbortController();
-  let signal: NodeJS.Signals | undefined;
-  const onSignal = (s: NodeJS.Signals): void => {
-    if (signal) process.exit(s === 'SIGINT' ? 130 : 143);
-    signal = s;
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const started = performance.now();
   let result;
   try {
     result = await fitAsync(
       model,
       { train: trainSet, test: data.test },
-      { ...t, ...progress, onCheckpoint, resume, signal: controller.signal },
+      { ...t, ...progress, onCheckpoint, resume, signal: stop.controller.signal },
     );
   } catch (e) {
     progress.stop();
@@ -461,10 +509,8 @@ async function train(o: TrainCliOptions, cmd: Command): Promise<void> {
       throw new Error(`${e.message}; saved that model to ${o.out}`);
     }
     throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
+  const signal = stop.signal;
   if (signal) {
     progress.stop();
     const at = result.stopped ? `stopped by ${signal}` : `${signal} after the last epoch`;
@@ -630,7 +676,7 @@ async function compareCommand(
     column: 'activation',
     title: 'activations compared',
     run: (s, data, options, onRunStart) =>
-      compareActivations(s, activations, data, options, onRunStart),
+      compareActivations(s, activations, data, options, onRunStart, engineOptions(o)),
   };
   await runComparison(
     o,
@@ -656,7 +702,7 @@ async function sweepCommand(
     column: 'learning rate',
     title: 'learning rates compared',
     run: (s, data, options, onRunStart) =>
-      sweepLearningRates(s, learningRates, data, options, onRunStart),
+      sweepLearningRates(s, learningRates, data, options, onRunStart, engineOptions(o)),
   };
   await runComparison(
     o,
@@ -793,7 +839,8 @@ export function buildProgram(): Command {
         '--max-memory <size>',
         'cap WebAssembly memory, e.g. 512MB (default: the 4 GiB wasm32 limit)',
         byteSize,
-      );
+      )
+      .addOption(simdOption());
 
   const trainingOptions = (cmd: Command): Command =>
     dataOptions(cmd)
@@ -925,6 +972,7 @@ export function buildProgram(): Command {
     .requiredOption('--model <file>', 'model file')
     .option('--json', 'print JSON')
     .option('--max-memory <size>', 'cap WebAssembly memory, e.g. 512MB', byteSize)
+    .addOption(simdOption())
     .action(infoCommand);
 
   program.command('recipes').description("list the seed projects' recipes").action(recipesCommand);

@@ -6,6 +6,13 @@
  * and passes raw byte offsets to the kernels, which never allocate. Growing a non-shared memory
  * detaches every view of it, so views are only ever made through `f32`/`i32`/`u8` *after* the
  * layout is reserved, and holders of cached views compare `buffer` to know when to refresh them.
+ *
+ * Two builds of the same kernels exist (asconfig.json, assembly/simd.ts): `baseline` (SIMD, runs
+ * everywhere) and `relaxed` (relaxed SIMD: FMA in the GEMM and convolution kernels, ≈1.2× faster
+ * training GEMMs). Loaders choose one with `resolveSimd` from the host's answer to
+ * `WebAssembly.validate(relaxedBytes)`; an engine reports the one it runs as `build`. Results are
+ * deterministic per build (FMA rounds once where mul + add rounds twice), so bit-for-bit
+ * comparisons — Node vs browser, a resumed run vs an uninterrupted one — need the same build.
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
@@ -16,9 +23,44 @@ const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
 
-/** Engine options: `maxMemoryBytes` caps the linear memory (default and ceiling: 4 GiB). */
+/** The two builds of the kernels: plain 128-bit SIMD, or relaxed SIMD with fused multiply-add. */
+export type SimdBuild = 'baseline' | 'relaxed';
+/** Which build to run: 'auto' (the default) is 'relaxed' when the host validates it. */
+export type SimdChoice = SimdBuild | 'auto';
+export const SIMD_CHOICES: readonly SimdChoice[] = ['auto', 'relaxed', 'baseline'];
+
+/**
+ * Engine options: `maxMemoryBytes` caps the linear memory (default and ceiling: 4 GiB); `simd`
+ * picks the kernel build (default 'auto').
+ */
 export interface EngineOptions {
   maxMemoryBytes?: number;
+  simd?: SimdChoice;
+}
+
+/**
+ * The build a loader should instantiate for `choice`, given whether the host validates the
+ * relaxed build. Throws for 'relaxed' on a host without relaxed SIMD, and for unknown choices.
+ */
+export function resolveSimd(choice: SimdChoice | undefined, relaxedAvailable: boolean): SimdBuild {
+  switch (choice ?? 'auto') {
+    case 'auto':
+      return relaxedAvailable ? 'relaxed' : 'baseline';
+    case 'baseline':
+      return 'baseline';
+    case 'relaxed':
+      if (!relaxedAvailable) {
+        throw new Error(
+          'the relaxed-SIMD build was requested (simd: relaxed), but this WebAssembly runtime ' +
+            "does not support relaxed SIMD; use simd 'auto' or 'baseline'",
+        );
+      }
+      return 'relaxed';
+    default:
+      throw new RangeError(
+        `simd must be one of ${SIMD_CHOICES.join(', ')}; got ${JSON.stringify(choice)}`,
+      );
+  }
 }
 
 function maxPagesOf(options: EngineOptions): number {
@@ -57,6 +99,15 @@ export class Engine {
   private top: number;
   /** The most pages this engine may grow to (its memory limit / 64 KiB). */
   readonly maxPages: number;
+  /** The kernel build this engine runs, as compiled into the module (see SimdBuild). */
+  readonly build: SimdBuild;
+  /**
+   * Whether this engine's multiply-add rounds once: true for the relaxed build on a host whose
+   * relaxed_madd is a hardware FMA (V8 on x64 with FMA3, arm64), false for the baseline build
+   * (mul, then add). The spec lets relaxed_madd be either, so the relaxed build's bits match
+   * across engines and machines only where this agrees.
+   */
+  readonly fusedMadd: boolean;
 
   /** Wrap an instance whose `env.memory` import is `memory` (use the static factories). */
   constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, maxPages = MAX_PAGES) {
@@ -64,16 +115,23 @@ export class Engine {
     this.maxPages = maxPages;
     // The raw exports, not the loader's demangled wrappers: kernels take only numbers.
     this.kernels = instance.exports as unknown as Kernels;
+    this.build = this.kernels.simd_relaxed() ? 'relaxed' : 'baseline';
+    // (1 + 2⁻¹²)² − (1 + 2⁻¹¹) is 2⁻²⁴ exactly; rounding the product first loses it.
+    const x = 1 + 2 ** -12;
+    this.fusedMadd = this.kernels.simd_madd_probe(x, x, -(1 + 2 ** -11)) !== 0;
     this.heapBase = alignUp(this.kernels.heap_base(), ALIGN);
     this.top = this.heapBase;
   }
 
-  /** A new engine from a compiled module, instantiated synchronously (Node, workers). */
+  /**
+   * A new engine from a compiled module, instantiated synchronously (Node, workers). The module
+   * decides the build; an explicit `options.simd` that names the other build is refused.
+   */
   static fromModule(module: WebAssembly.Module, options: EngineOptions = {}): Engine {
     const maxPages = maxPagesOf(options);
     const memory = newMemory(maxPages);
     const { instance } = instantiateSync<Record<string, unknown>>(module, imports(memory));
-    return new Engine(instance, memory, maxPages);
+    return checkBuild(new Engine(instance, memory, maxPages), options);
   }
 
   /** The same, asynchronously: required on a browser page's main thread for large modules. */
@@ -84,7 +142,7 @@ export class Engine {
     const maxPages = maxPagesOf(options);
     const memory = newMemory(maxPages);
     const { instance } = await instantiate<Record<string, unknown>>(module, imports(memory));
-    return new Engine(instance, memory, maxPages);
+    return checkBuild(new Engine(instance, memory, maxPages), options);
   }
 
   /** The current end of reserved memory; pass to `release` to free everything reserved after it. */
@@ -146,6 +204,16 @@ export class Engine {
   u8(offset: number, length: number): Uint8Array {
     return new Uint8Array(this.memory.buffer, offset, length);
   }
+}
+
+function checkBuild(engine: Engine, options: EngineOptions): Engine {
+  const wanted = options.simd ?? 'auto';
+  if (wanted !== 'auto' && wanted !== engine.build) {
+    throw new Error(
+      `simd: ${wanted} was requested, but the module given is the ${engine.build} build`,
+    );
+  }
+  return engine;
 }
 
 export function alignUp(n: number, align: number): number {

@@ -5,6 +5,16 @@
 export interface Kernels {
   /** First byte after the module's static data. */
   heap_base(): number;
+  /** 1 in the relaxed-SIMD build (FMA), 0 in the baseline build (assembly/simd.ts). */
+  simd_relaxed(): number;
+  /** a·b + c through the build's multiply-add, for runtime values (fused or not: see Engine). */
+  simd_madd_probe(a: number, b: number, c: number): number;
+
+  // peak.ts — register-only arithmetic loops for the benchmarks' "% of peak".
+  /** `iters` × 12 chains of x·m + c (madd of the build): 96 flops each. */
+  peak_f32x4(iters: number): number;
+  /** `iters` × (6 mul chains + 6 add chains): 48 flops each; pass m = 1, c = 0. */
+  peak_f32x4_split(iters: number, m: number, c: number): number;
 
   // gemm.ts — C[M×N] (= or +=) op(A)·op(B) (+ bias[N]) (ReLU); see GEMM_* flags.
   /** A (M×K) · B (K×N), all row-major and dense. */

@@ -1,29 +1,82 @@
 /**
- * Node loader: compiles build/mnist-wasm.wasm once per process and hands out engines.
+ * Node loader: finds the two kernel builds under build/, picks one per engine (EngineOptions.simd,
+ * default 'auto'), compiles each build once per process and hands out engines.
+ *
+ * Relaxed SIMD in Node: V8 ships it enabled from 11.4 (Node 22); Node 20's V8 11.3 validates the
+ * relaxed build only after `--experimental-wasm-relaxed-simd`, which Node refuses in NODE_OPTIONS
+ * but accepts through v8.setFlagsFromString — before the module is compiled. So the first
+ * question "is relaxed available?" validates the relaxed bytes, and on a refusal sets the flag and
+ * asks once more. The flag only adds the relaxed-SIMD opcodes to the validator; it changes
+ * nothing for modules that do not use them.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Engine, type EngineOptions } from './engine.js';
+import { setFlagsFromString } from 'node:v8';
+import { Engine, resolveSimd, type EngineOptions, type SimdBuild } from './engine.js';
 
-let compiled: WebAssembly.Module | undefined;
+const FILES: Record<SimdBuild, string> = {
+  baseline: 'mnist-wasm.wasm',
+  relaxed: 'mnist-wasm-relaxed.wasm',
+};
 
-/** The wasm file, found from src/engine (tests) or dist/src/engine (the built package). */
-export function wasmPath(): string {
-  for (const rel of ['../../build/mnist-wasm.wasm', '../../../build/mnist-wasm.wasm']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
+const compiled: Partial<Record<SimdBuild, WebAssembly.Module>> = {};
+let relaxedAvailable: boolean | undefined;
+
+function findWasm(build: SimdBuild): string | undefined {
+  // From src/engine (tests) or dist/src/engine (the built package).
+  for (const dir of ['../../build/', '../../../build/']) {
+    const path = fileURLToPath(new URL(dir + FILES[build], import.meta.url));
     if (existsSync(path)) return path;
   }
+  return undefined;
+}
+
+/** The wasm file of a build (default: the baseline build). */
+export function wasmPath(build: SimdBuild = 'baseline'): string {
+  const path = findWasm(build);
+  if (path) return path;
   throw new Error(
-    'build/mnist-wasm.wasm not found: run `npm run build` (npm install runs it) to compile assembly/',
+    `build/${FILES[build]} not found: run \`npm run build\` (npm install runs it) to compile assembly/`,
   );
 }
 
-export function wasmModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(wasmPath()));
-  return compiled;
+/**
+ * True when this Node can run the relaxed-SIMD build (setting V8's flag on Node 20, see the file
+ * header). False, without an error, when the relaxed build was not compiled.
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxedAvailable === undefined) {
+    const path = findWasm('relaxed');
+    if (!path) return (relaxedAvailable = false);
+    const bytes = readFileSync(path);
+    relaxedAvailable = WebAssembly.validate(bytes);
+    if (!relaxedAvailable) {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      relaxedAvailable = WebAssembly.validate(bytes);
+    }
+  }
+  return relaxedAvailable;
 }
 
-/** A fresh engine (own instance, own memory), optionally with a memory limit. */
+/** The build `choice` resolves to on this Node: 'auto' is relaxed when available. */
+export function simdBuild(choice: EngineOptions['simd'] = 'auto'): SimdBuild {
+  return resolveSimd(choice, choice === 'baseline' ? false : relaxedSimdAvailable());
+}
+
+/**
+ * The compiled module of a build (default: the one 'auto' picks), compiled once per process.
+ * Asking for the relaxed build where it is unavailable throws (see resolveSimd).
+ */
+export function wasmModule(build: SimdBuild = simdBuild()): WebAssembly.Module {
+  const resolved = simdBuild(build);
+  compiled[resolved] ??= new WebAssembly.Module(readFileSync(wasmPath(resolved)));
+  return compiled[resolved];
+}
+
+/**
+ * A fresh engine (own instance, own memory), optionally with a memory limit and a kernel build:
+ * `createEngine({ simd: 'baseline' })`. `engine.build` says which build it runs.
+ */
 export function createEngine(options: EngineOptions = {}): Engine {
-  return Engine.fromModule(wasmModule(), options);
+  return Engine.fromModule(wasmModule(simdBuild(options.simd)), options);
 }

@@ -6,6 +6,7 @@
  * never interrupted. No Node built-ins: src/io/checkpoint.ts turns checkpoints into files.
  */
 import type { Dataset } from '../data/dataset.js';
+import type { SimdBuild } from '../engine/engine.js';
 import type { RngState } from '../engine/rng.js';
 import type { LossName, Model, TrainingMetadata } from '../nn/model.js';
 import type { OptimizerCounters, OptimizerOptions } from './optimizer.js';
@@ -21,6 +22,8 @@ export interface CheckpointSettings {
   seed: number;
   shuffle: boolean;
   chunkSize: number;
+  /** The kernel build that computed the run (FMA or not changes the bits; see src/engine). */
+  build: SimdBuild;
 }
 
 /** Identifies training data without keeping it: count and an FNV-1a checksum of pixels and labels. */
@@ -146,6 +149,7 @@ export function checkResumable(
   differs('the seed', saved.seed, settings.seed);
   differs('shuffling', saved.shuffle, settings.shuffle);
   differs('the chunk size', saved.chunkSize, settings.chunkSize);
+  differs('the kernel build', saved.build, settings.build);
   for (const key of OPTIMIZER_KEYS) {
     differs(`optimizer ${key}`, saved.optimizer[key], settings.optimizer[key]);
   }

@@ -321,6 +321,7 @@ export function* trainingSteps(
     seed,
     shuffle,
     chunkSize,
+    build: model.engine.build,
   };
   const fingerprint =
     options.onCheckpoint || options.resume ? fingerprintDataset(train) : undefined;

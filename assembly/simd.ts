@@ -1,0 +1,37 @@
+/**
+ * The one place where the two builds differ. The same sources compile twice (asconfig.json):
+ *   baseline  --enable simd                 madd = f32x4.mul, then f32x4.add (two roundings)
+ *   relaxed   --enable simd,relaxed-simd    madd = f32x4.relaxed_madd
+ * ASC_FEATURE_RELAXED_SIMD is a compile-time constant, so each build holds only its own branch.
+ *
+ * relaxed_madd is allowed by the spec to be fused (one rounding) or unfused (two) depending on
+ * the hardware; V8 fuses it (vfmadd) on x64 CPUs with FMA3 and on arm64. So the relaxed build's
+ * results are deterministic per build *and CPU family*: Node and Chromium on the same FMA-capable
+ * machine give the same bits (the browser bit-identity test checks exactly that), while a CPU
+ * without FMA would round like the baseline build instead. The baseline build rounds the same
+ * everywhere.
+ *
+ * asconfig.json disables AssemblyScript's warning AS112 (a v128 in an exported signature): `madd`
+ * has to be exported to be shared by gemm.ts, conv2d.ts and peak.ts, and AS warns for every
+ * exported v128 function, module-internal or not. It is not a wasm export: index.ts re-exports
+ * only simd_relaxed and simd_madd_probe, which take and return plain numbers.
+ */
+
+/** a·b + c, per lane: fused in the relaxed build, mul then add in the baseline build. */
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** 1 when this module was compiled with relaxed SIMD (FMA), 0 for the baseline build. */
+export function simd_relaxed(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
+/**
+ * Lane 0 of madd(a, b, c) for runtime values: the host calls it with operands whose fused and
+ * unfused results differ to learn whether this engine's relaxed_madd fuses (Engine.fusedMadd).
+ */
+export function simd_madd_probe(a: f32, b: f32, c: f32): f32 {
+  return f32x4.extract_lane(madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+}
