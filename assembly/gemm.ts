@@ -81,7 +81,7 @@ export function gemm_f32_nn(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NN);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NN, 0, N);
 }
 
 /** C = Aᵀ·B (+ old C) (+ bias) (ReLU); A stored (K, M), B (K, N). */
@@ -96,7 +96,7 @@ export function gemm_f32_tn(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_TN);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_TN, 0, N);
 }
 
 /** C = A·Bᵀ (+ old C) (+ bias) (ReLU); A (M, K), B stored (N, K). */
@@ -111,7 +111,30 @@ export function gemm_f32_nt(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NT);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NT, 0, N);
+}
+
+/**
+ * Columns [j0, j1) of C only, for any layout (0 nn, 1 tn, 2 nt): one thread's share of a GEMM
+ * split by output columns (src/engine/threads.ts). j0 must be a multiple of 8. Every element of
+ * the share is computed exactly as the whole GEMM computes it (see Determinism above), so a split
+ * GEMM is bit-identical to one call. Each concurrent share needs its own `scratch`.
+ */
+export function gemm_f32_cols(
+  layout: i32,
+  C: usize,
+  A: usize,
+  B: usize,
+  bias: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  flags: i32,
+  scratch: usize,
+  j0: i32,
+  j1: i32,
+): void {
+  gemm(C, A, B, bias, M, N, K, flags, scratch, layout, max(j0, 0) & ~7, min(j1, N));
 }
 
 /** Floats of scratch that any of the three GEMMs needs for these dimensions. */
@@ -137,8 +160,10 @@ function gemm(
   flags: i32,
   scratch: usize,
   layout: i32,
+  jBegin: i32,
+  jEnd: i32,
 ): void {
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0 || jBegin >= jEnd) return;
   if (K < 0) K = 0;
   const f = (flags & (GEMM_ACCUMULATE | GEMM_RELU)) | (bias != 0 ? HAS_BIAS : 0);
   const ldc = (<usize>N) << 2;
@@ -181,8 +206,8 @@ function gemm(
 
     // nn, tn: the panel at j0 may already sit in panelB2, packed along with the one before.
     let havePanel2 = false;
-    for (let j0 = 0; j0 < N;) {
-      const left = N - j0;
+    for (let j0 = jBegin; j0 < jEnd;) {
+      const left = jEnd - j0;
       const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
       const cols = min(left, nr);
       let panel = panelB;

@@ -17,11 +17,13 @@ import { createEngine, relaxedSimdAvailable } from '../src/engine/node.js';
 import { presetNames } from '../src/nn/presets.js';
 import { benchConv, formatConvTable } from './conv.js';
 import { benchGemm, formatGemmTable } from './gemm.js';
+import { benchThreads, formatThreadsTable } from './threads.js';
 import { benchTraining, formatTrainingTable } from './training.js';
 
 const TARGET_GFLOPS = 15;
 const TARGET_PCT_PEAK = 75;
 const TARGET_EPOCH_SECONDS = 4;
+const TARGET_TWO_THREADS = 1.6;
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -76,6 +78,16 @@ async function main(): Promise<void> {
   );
   console.log(formatTrainingTable(training));
 
+  console.log(
+    `\nThreads and inference (${auto.build} build; training: whole epochs, Adam, batch 32, ` +
+      'rounds interleaved across thread counts; inference: 10,000 test images at batch 1000)',
+  );
+  const threads = benchThreads(data, {
+    rounds: quick ? 1 : 3,
+    trainModels: quick ? ['mlp-256-128'] : ['mlp-256-128', 'lenet5'],
+  });
+  console.log(formatThreadsTable(threads));
+
   const checks = [];
   for (const build of builds) {
     const rows = gemm.rows.filter((g) => g.build === build);
@@ -104,6 +116,14 @@ async function main(): Promise<void> {
     measured: `${epoch.toFixed(2)} s`,
     pass: epoch <= TARGET_EPOCH_SECONDS,
   });
+  const twoThreads = threads.find((t) => t.model === 'mlp-256-128' && t.threads === 2);
+  if (twoThreads?.speedup) {
+    checks.push({
+      target: `mlp-256-128 epoch with 2 threads ≥ ${TARGET_TWO_THREADS}× faster than with 1`,
+      measured: `${twoThreads.speedup.toFixed(2)}×`,
+      pass: twoThreads.speedup >= TARGET_TWO_THREADS,
+    });
+  }
   console.log('\nTargets');
   for (const c of checks)
     console.log(`  ${c.pass ? 'met    ' : 'NOT met'}  ${c.target}: ${c.measured}`);
@@ -112,7 +132,7 @@ async function main(): Promise<void> {
   mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ machine, quick, gemm, conv, training, checks }, null, 2) + '\n',
+    JSON.stringify({ machine, quick, gemm, conv, training, threads, checks }, null, 2) + '\n',
   );
   console.log(`\nwrote ${out}`);
 }

@@ -127,9 +127,14 @@ function byteSize(value: string): number {
 interface MemoryOptions {
   maxMemory?: number;
   simd?: SimdChoice;
+  threads?: number;
 }
 
-const engineOptions = (o: MemoryOptions) => ({ maxMemoryBytes: o.maxMemory, simd: o.simd });
+const engineOptions = (o: MemoryOptions) => ({
+  maxMemoryBytes: o.maxMemory,
+  simd: o.simd,
+  threads: o.threads,
+});
 const engineFor = (o: MemoryOptions) => createEngine(engineOptions(o));
 
 const simdOption = () =>
@@ -448,7 +453,8 @@ async function trainRun(o: TrainCliOptions, cmd: Command, stop: StopRequest): Pr
   );
   log(
     `  data ${trainSet.name} (${trainSet.count}) / ${data.test.name} (${data.test.count}); ` +
-      `${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ${plural(t.epochs, 'epoch')}, loss ${t.loss}, seed ${t.seed}`,
+      `${describeOptimizer(t.optimizer)}, batch ${t.batchSize}, ${plural(t.epochs, 'epoch')}, loss ${t.loss}, seed ${t.seed}; ` +
+      `${model.engine.build} SIMD kernels, ${plural(model.engine.threads, 'thread')}`,
   );
   const progress = progressReporter(o, trainSet.count, t.epochs, log);
   const resume = resumeFile?.checkpoint;
@@ -840,7 +846,12 @@ export function buildProgram(): Command {
         'cap WebAssembly memory, e.g. 512MB (default: the 4 GiB wasm32 limit)',
         byteSize,
       )
-      .addOption(simdOption());
+      .addOption(simdOption())
+      .option(
+        '--threads <n>',
+        'threads sharing each GEMM and optimizer step (default 1; the same bits for any count)',
+        positiveInt('--threads'),
+      );
 
   const trainingOptions = (cmd: Command): Command =>
     dataOptions(cmd)

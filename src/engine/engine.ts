@@ -16,6 +16,22 @@
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
+import { splitRange, type ThreadPool } from './threads.js';
+
+/** Kernels the helper threads may run. */
+export const POOL_KERNELS = [
+  'gemm_f32_cols',
+  'sgd_step',
+  'adam_step',
+  'rmsprop_step',
+  'adagrad_step',
+] as const;
+/**
+ * Below these sizes a call stays on one thread: handing work over costs a few microseconds, about
+ * what 2·M·N·K = 64k multiply-adds or a 16k-float optimizer update take.
+ */
+const PARALLEL_GEMM_FLOPS = 32 * 1024;
+const PARALLEL_STEP_FLOATS = 16 * 1024;
 
 const PAGE_BYTES = 65536;
 /** wasm32 limit: 65,536 pages of 64 KiB = 4 GiB. */
@@ -36,6 +52,12 @@ export const SIMD_CHOICES: readonly SimdChoice[] = ['auto', 'relaxed', 'baseline
 export interface EngineOptions {
   maxMemoryBytes?: number;
   simd?: SimdChoice;
+  /**
+   * Threads that share each GEMM and optimizer step (default 1). More than 1 needs a shared
+   * memory (SharedArrayBuffer): Node always; a browser page only when cross-origin isolated.
+   * Results are bit-identical for every thread count.
+   */
+  threads?: number;
 }
 
 /**
@@ -72,9 +94,26 @@ function maxPagesOf(options: EngineOptions): number {
   return Math.min(MAX_PAGES, Math.floor(bytes / PAGE_BYTES));
 }
 
-function newMemory(maxPages: number): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: 1, maximum: maxPages });
+function newMemory(maxPages: number, shared: boolean): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 1, maximum: maxPages, shared });
 }
+
+/** Whether `module` is a threads build: it imports a shared memory. */
+function importsSharedMemory(module: WebAssembly.Module): boolean {
+  let shared = sharedImport.get(module);
+  if (shared === undefined) {
+    // The import descriptor does not say "shared"; linking a non-shared memory tells.
+    try {
+      new WebAssembly.Instance(module, imports(new WebAssembly.Memory({ initial: 1 })));
+      shared = false;
+    } catch {
+      shared = true;
+    }
+    sharedImport.set(module, shared);
+  }
+  return shared;
+}
+const sharedImport = new WeakMap<WebAssembly.Module, boolean>();
 
 function imports(memory: WebAssembly.Memory) {
   return {
@@ -129,7 +168,7 @@ export class Engine {
    */
   static fromModule(module: WebAssembly.Module, options: EngineOptions = {}): Engine {
     const maxPages = maxPagesOf(options);
-    const memory = newMemory(maxPages);
+    const memory = newMemory(maxPages, importsSharedMemory(module));
     const { instance } = instantiateSync<Record<string, unknown>>(module, imports(memory));
     return checkBuild(new Engine(instance, memory, maxPages), options);
   }
@@ -140,9 +179,78 @@ export class Engine {
     options: EngineOptions = {},
   ): Promise<Engine> {
     const maxPages = maxPagesOf(options);
-    const memory = newMemory(maxPages);
+    const memory = newMemory(maxPages, importsSharedMemory(module));
     const { instance } = await instantiate<Record<string, unknown>>(module, imports(memory));
     return checkBuild(new Engine(instance, memory, maxPages), options);
+  }
+
+  /** Threads that share the kernels (1 without a pool). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  private pool: ThreadPool | undefined;
+
+  /**
+   * Share the GEMMs (split by output columns) and the optimizer steps (split by parameter range)
+   * across `pool`'s threads. Each share computes its outputs exactly as one call would, so the
+   * results are bit-identical to one thread's; small calls stay on the calling thread.
+   */
+  attachPool(pool: ThreadPool): void {
+    this.pool = pool;
+    const k = this.kernels;
+    const threads = pool.threads;
+    const gemm =
+      (layout: number, whole: Kernels['gemm_f32_nn']) =>
+      (...a: Parameters<Kernels['gemm_f32_nn']>): void => {
+        const [C, A, B, bias, M, N, K, flags, scratch] = a;
+        if (N < 16 || M * N * K < PARALLEL_GEMM_FLOPS) return whole(...a);
+        const scratchBytes = k.gemm_scratch_floats(M, N, K) * 4;
+        const shares = splitRange(N, threads, 8).map(([j0, j1], t) => [
+          layout,
+          C,
+          A,
+          B,
+          bias,
+          M,
+          N,
+          K,
+          flags,
+          scratch + t * alignUp(scratchBytes, ALIGN),
+          j0,
+          j1,
+        ]);
+        pool.run('gemm_f32_cols', shares, k.gemm_f32_cols);
+      };
+    // Optimizer steps: (params, grads, state…, n, scalars…): every pointer before n advances
+    // with the share's first element; `pointers` says how many there are.
+    const step =
+      <F extends (...args: number[]) => void>(name: string, whole: F, pointers: number) =>
+      (...a: number[]): void => {
+        const n = a[pointers]!;
+        if (n < PARALLEL_STEP_FLOATS) return whole(...a);
+        const shares = splitRange(n, threads, 16).map(([p0, p1]) => [
+          ...a.slice(0, pointers).map((ptr) => ptr + p0 * 4),
+          p1 - p0,
+          ...a.slice(pointers + 1),
+        ]);
+        pool.run(name, shares, whole);
+      };
+    (this as { kernels: Kernels }).kernels = {
+      ...k,
+      gemm_f32_nn: gemm(0, k.gemm_f32_nn),
+      gemm_f32_tn: gemm(1, k.gemm_f32_tn),
+      gemm_f32_nt: gemm(2, k.gemm_f32_nt),
+      sgd_step: step('sgd_step', k.sgd_step, 3),
+      adam_step: step('adam_step', k.adam_step, 4),
+      rmsprop_step: step('rmsprop_step', k.rmsprop_step, 3),
+      adagrad_step: step('adagrad_step', k.adagrad_step, 3),
+    };
+  }
+
+  /** Stop the helper threads (an engine without a pool has nothing to stop). */
+  close(): void {
+    this.pool?.terminate();
   }
 
   /** The current end of reserved memory; pass to `release` to free everything reserved after it. */

@@ -55,6 +55,21 @@ export interface Kernels {
   ): void;
   /** Floats of scratch any of the three GEMMs needs for these dimensions. */
   gemm_scratch_floats(M: number, N: number, K: number): number;
+  /** Columns [j0, j1) of a GEMM (layout 0 nn, 1 tn, 2 nt): one thread's share. */
+  gemm_f32_cols(
+    layout: number,
+    C: number,
+    A: number,
+    B: number,
+    bias: number,
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    scratch: number,
+    j0: number,
+    j1: number,
+  ): void;
 
   // dense.ts
   /** dbias[N] (= or +=) Σ_b dout[b, :]; flags as GEMM (only GEMM_ACCUMULATE is read). */

@@ -12,31 +12,39 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { Engine, resolveSimd, type EngineOptions, type SimdBuild } from './engine.js';
+import { Worker } from 'node:worker_threads';
+import { Engine, POOL_KERNELS, resolveSimd, type EngineOptions, type SimdBuild } from './engine.js';
+import { ThreadPool, type SpawnHelper } from './threads.js';
 
 const FILES: Record<SimdBuild, string> = {
   baseline: 'mnist-wasm.wasm',
   relaxed: 'mnist-wasm-relaxed.wasm',
 };
+/** The same kernels compiled for a shared memory (`--enable threads --sharedMemory`). */
+const THREADED_FILES: Record<SimdBuild, string> = {
+  baseline: 'mnist-wasm-threads.wasm',
+  relaxed: 'mnist-wasm-relaxed-threads.wasm',
+};
 
-const compiled: Partial<Record<SimdBuild, WebAssembly.Module>> = {};
+const compiled: Partial<Record<string, WebAssembly.Module>> = {};
 let relaxedAvailable: boolean | undefined;
 
-function findWasm(build: SimdBuild): string | undefined {
+function findWasm(build: SimdBuild, files = FILES): string | undefined {
   // From src/engine (tests) or dist/src/engine (the built package).
   for (const dir of ['../../build/', '../../../build/']) {
-    const path = fileURLToPath(new URL(dir + FILES[build], import.meta.url));
+    const path = fileURLToPath(new URL(dir + files[build], import.meta.url));
     if (existsSync(path)) return path;
   }
   return undefined;
 }
 
 /** The wasm file of a build (default: the baseline build). */
-export function wasmPath(build: SimdBuild = 'baseline'): string {
-  const path = findWasm(build);
+export function wasmPath(build: SimdBuild = 'baseline', threaded = false): string {
+  const files = threaded ? THREADED_FILES : FILES;
+  const path = findWasm(build, files);
   if (path) return path;
   throw new Error(
-    `build/${FILES[build]} not found: run \`npm run build\` (npm install runs it) to compile assembly/`,
+    `build/${files[build]} not found: run \`npm run build\` (npm install runs it) to compile assembly/`,
   );
 }
 
@@ -67,16 +75,35 @@ export function simdBuild(choice: EngineOptions['simd'] = 'auto'): SimdBuild {
  * The compiled module of a build (default: the one 'auto' picks), compiled once per process.
  * Asking for the relaxed build where it is unavailable throws (see resolveSimd).
  */
-export function wasmModule(build: SimdBuild = simdBuild()): WebAssembly.Module {
+export function wasmModule(build: SimdBuild = simdBuild(), threaded = false): WebAssembly.Module {
   const resolved = simdBuild(build);
-  compiled[resolved] ??= new WebAssembly.Module(readFileSync(wasmPath(resolved)));
-  return compiled[resolved];
+  const key = `${resolved}${threaded ? '-threads' : ''}`;
+  compiled[key] ??= new WebAssembly.Module(readFileSync(wasmPath(resolved, threaded)));
+  return compiled[key];
 }
+
+/** A helper thread of a ThreadPool: a worker_thread that does not keep the process alive. */
+const spawnHelper: SpawnHelper = (source, init) => {
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads'); ${source}(workerData);`,
+    { eval: true, workerData: init },
+  );
+  worker.unref();
+  return worker;
+};
 
 /**
  * A fresh engine (own instance, own memory), optionally with a memory limit and a kernel build:
  * `createEngine({ simd: 'baseline' })`. `engine.build` says which build it runs.
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  return Engine.fromModule(wasmModule(simdBuild(options.simd)), options);
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  }
+  if (threads === 1) return Engine.fromModule(wasmModule(simdBuild(options.simd)), options);
+  const module = wasmModule(simdBuild(options.simd), true);
+  const engine = Engine.fromModule(module, options);
+  engine.attachPool(new ThreadPool(module, engine.memory, threads, POOL_KERNELS, spawnHelper));
+  return engine;
 }

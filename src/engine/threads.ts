@@ -35,7 +35,7 @@ const LINE_INTS = 16;
 const JOB_SLOTS = 32;
 const MAX_ARGS = JOB_SLOTS - 2;
 /** Spin iterations before sleeping (≈ 20–50 µs). */
-const SPIN = 20_000;
+const SPIN = 300_000;
 
 /**
  * The helper's whole program. It is sent as source text (`String(helperMain)`), so it must not

@@ -15,7 +15,7 @@
  * A flatten layer aliases its input's buffers (NHWC is already flat). One `dcols` scratch serves
  * every conv layer's input gradient, one GEMM scratch every GEMM.
  */
-import { ALIGN, formatBytes } from '../engine/engine.js';
+import { ALIGN, alignUp, formatBytes } from '../engine/engine.js';
 import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../engine/kernels.js';
 import type { Rng } from '../engine/rng.js';
 import { FLOAT_BYTES, type LossName, type Model } from './model.js';
@@ -76,6 +76,11 @@ function gemmShapes(l: ResolvedLayer, cap: number): [number, number, number][] {
   return [];
 }
 
+/** GEMM scratch for `threads` concurrent shares: one aligned region of `floats` each. */
+function gemmScratchBytes(floats: number, threads: number): number {
+  return threads * alignUp(floats * FLOAT_BYTES, ALIGN);
+}
+
 /** Bytes a workspace of `cap` samples needs, for clear out-of-memory messages. */
 export function workspaceBytes(model: Model, cap: number): number {
   let bytes = cap * model.inputSize * FLOAT_BYTES + 2 * cap * 4;
@@ -88,7 +93,7 @@ export function workspaceBytes(model: Model, cap: number): number {
     for (const [M, N, K] of gemmShapes(l, cap))
       scratch = Math.max(scratch, model.engine.kernels.gemm_scratch_floats(M, N, K));
   }
-  return bytes + dcols + scratch * FLOAT_BYTES + 4 * ALIGN;
+  return bytes + dcols + gemmScratchBytes(scratch, model.engine.threads) + 4 * ALIGN;
 }
 
 function activationForward(
@@ -211,7 +216,7 @@ export class Workspace {
     this.buffers = buffers;
     this.needsInputGrad = needsInputGrad;
     this.dcolsPtr = reserve(dcols);
-    this.scratchPtr = reserve(scratch * FLOAT_BYTES);
+    this.scratchPtr = reserve(gemmScratchBytes(scratch, engine.threads));
   }
 
   /** Final layer output (cap, outputSize): probabilities for softmax/crossentropy models. */

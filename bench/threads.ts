@@ -1,0 +1,131 @@
+/**
+ * Threads and inference, for `npm run bench`: whole training epochs (Adam, batch 32) of a preset
+ * with 1…T threads, interleaved round by round (1, 2, 1, 2, …) so the machine's drift hits every
+ * count alike; and inference images/s over the 10,000 test images at batch 1000 per preset and
+ * thread count. Also runnable alone: `node dist/bench/threads.js [--rounds N] [--models a,b]`.
+ */
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { DataSplit } from '../src/data/dataset.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { createEngine } from '../src/engine/node.js';
+import type { Engine } from '../src/engine/engine.js';
+import { createModel } from '../src/nn/create.js';
+import { presetNames } from '../src/nn/presets.js';
+import { fit, predict } from '../src/train/fit.js';
+import { median } from './timing.js';
+
+export interface ThreadsResult {
+  model: string;
+  build: string;
+  threads: number;
+  /** Whole-epoch seconds, one per round (training rows only). */
+  epochSeconds: number[];
+  medianEpochSeconds: number | null;
+  /** One thread's median epoch over this row's. */
+  speedup: number | null;
+  inferenceImagesPerSecond: number;
+}
+
+/** A fresh model on a fresh engine per run: no state carries from one run to the next. */
+function withEngine<T>(threads: number, run: (engine: Engine) => T): T {
+  const engine = createEngine({ threads });
+  try {
+    return run(engine);
+  } finally {
+    engine.close();
+  }
+}
+
+export function benchThreads(
+  data: DataSplit,
+  options: { rounds?: number; trainModels?: string[]; threadCounts?: number[] } = {},
+): ThreadsResult[] {
+  const rounds = options.rounds ?? 3;
+  const counts = options.threadCounts ?? [1, Math.max(2, Math.min(cpus().length, 4))];
+  const trainModels = new Set(options.trainModels ?? ['mlp-256-128']);
+  const results: ThreadsResult[] = [];
+  const optimizer = { type: 'adam' as const, learningRate: 1e-3 };
+  for (const name of presetNames()) {
+    const epochs = new Map<number, number[]>(counts.map((t) => [t, []]));
+    const inference = new Map<number, number[]>(counts.map((t) => [t, []]));
+    let build = '';
+    for (let round = 0; round < rounds; round++) {
+      for (const threads of counts) {
+        withEngine(threads, (engine) => {
+          build = engine.build;
+          const model = createModel(name, { seed: 1, engine });
+          if (trainModels.has(name)) {
+            const { history } = fit(model, data, {
+              epochs: 1,
+              batchSize: 32,
+              optimizer,
+              testEvery: 0,
+            });
+            epochs.get(threads)!.push(history[0]!.seconds);
+          }
+          const images = data.test.images;
+          predict(model, images.subarray(0, 1000 * 784)); // warm-up
+          const started = performance.now();
+          predict(model, images, { batchSize: 1000 });
+          const seconds = (performance.now() - started) / 1000;
+          inference.get(threads)!.push(data.test.count / seconds);
+        });
+      }
+    }
+    const one = epochs.get(counts[0]!)!;
+    for (const threads of counts) {
+      const e = epochs.get(threads)!;
+      results.push({
+        model: name,
+        build,
+        threads,
+        epochSeconds: e,
+        medianEpochSeconds: e.length ? median(e) : null,
+        speedup: e.length && one.length ? median(one) / median(e) : null,
+        inferenceImagesPerSecond: median(inference.get(threads)!),
+      });
+    }
+  }
+  return results;
+}
+
+export function formatThreadsTable(rows: ThreadsResult[]): string {
+  const header = [
+    'model',
+    'build',
+    'threads',
+    'epoch s (median) [rounds]',
+    'samples/s',
+    '× 1 thread',
+    'inference images/s',
+  ];
+  const lines = rows.map((r) => [
+    r.model,
+    r.build,
+    String(r.threads),
+    r.medianEpochSeconds === null
+      ? '—'
+      : `${r.medianEpochSeconds.toFixed(2)} [${r.epochSeconds.map((s) => s.toFixed(2)).join(', ')}]`,
+    r.medianEpochSeconds === null
+      ? '—'
+      : Math.round(60000 / r.medianEpochSeconds).toLocaleString('en-US'),
+    r.speedup === null ? '—' : r.speedup.toFixed(2),
+    Math.round(r.inferenceImagesPerSecond).toLocaleString('en-US'),
+  ]);
+  const all = [header, ...lines];
+  const widths = header.map((_, c) => Math.max(...all.map((row) => row[c]!.length)));
+  return all.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (flag: string): string | undefined => {
+    const i = process.argv.indexOf(flag);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const rows = benchThreads(loadMnist(), {
+    rounds: Number(arg('--rounds') ?? 3),
+    trainModels: arg('--models')?.split(','),
+  });
+  console.log(formatThreadsTable(rows));
+}
