@@ -16,7 +16,7 @@
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
-import { splitRange, type ThreadPool } from './threads.js';
+import { shareWidth, type ThreadPool } from './threads.js';
 
 /** Kernels the helper threads may run. */
 export const POOL_KERNELS = [
@@ -200,27 +200,25 @@ export class Engine {
     this.pool = pool;
     const k = this.kernels;
     const threads = pool.threads;
+    // One argument row per thread, reused by every call: nothing is allocated per step.
+    const table = Array.from({ length: threads }, () => [] as number[]);
     const gemm =
-      (layout: number, whole: Kernels['gemm_f32_nn']) =>
-      (...a: Parameters<Kernels['gemm_f32_nn']>): void => {
-        const [C, A, B, bias, M, N, K, flags, scratch] = a;
-        if (N < 16 || M * N * K < PARALLEL_GEMM_FLOPS) return whole(...a);
-        const scratchBytes = k.gemm_scratch_floats(M, N, K) * 4;
-        const shares = splitRange(N, threads, 8).map(([j0, j1], t) => [
-          layout,
-          C,
-          A,
-          B,
-          bias,
-          M,
-          N,
-          K,
-          flags,
-          scratch + t * alignUp(scratchBytes, ALIGN),
-          j0,
-          j1,
-        ]);
-        pool.run('gemm_f32_cols', shares, k.gemm_f32_cols);
+      (layout: number, whole: Kernels['gemm_f32_nn']): Kernels['gemm_f32_nn'] =>
+      (C, A, B, bias, M, N, K, flags, scratch) => {
+        if (N < 16 || M * N * K < PARALLEL_GEMM_FLOPS) {
+          whole(C, A, B, bias, M, N, K, flags, scratch);
+          return;
+        }
+        const scratchStride = alignUp(k.gemm_scratch_floats(M, N, K) * 4, ALIGN);
+        const width = shareWidth(N, threads, 8);
+        let count = 0;
+        for (let j0 = 0; j0 < N; j0 += width, count++) {
+          const row = table[count]!;
+          row.length = 0;
+          row.push(layout, C, A, B, bias, M, N, K, flags, scratch + count * scratchStride);
+          row.push(j0, Math.min(N, j0 + width));
+        }
+        pool.run('gemm_f32_cols', table, k.gemm_f32_cols, count);
       };
     // Optimizer steps: (params, grads, state…, n, scalars…): every pointer before n advances
     // with the share's first element; `pointers` says how many there are.
@@ -229,12 +227,18 @@ export class Engine {
       (...a: number[]): void => {
         const n = a[pointers]!;
         if (n < PARALLEL_STEP_FLOATS) return whole(...a);
-        const shares = splitRange(n, threads, 16).map(([p0, p1]) => [
-          ...a.slice(0, pointers).map((ptr) => ptr + p0 * 4),
-          p1 - p0,
-          ...a.slice(pointers + 1),
-        ]);
-        pool.run(name, shares, whole);
+        const width = shareWidth(n, threads, 16);
+        let count = 0;
+        for (let p0 = 0; p0 < n; p0 += width, count++) {
+          const row = table[count]!;
+          row.length = 0;
+          for (let i = 0; i < a.length; i++) {
+            row.push(
+              i < pointers ? a[i]! + p0 * 4 : i === pointers ? Math.min(n - p0, width) : a[i]!,
+            );
+          }
+        }
+        pool.run(name, table, whole, count);
       };
     (this as { kernels: Kernels }).kernels = {
       ...k,

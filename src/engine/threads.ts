@@ -130,20 +130,22 @@ export class ThreadPool {
 
   /**
    * Call `name` once per share: `shares[t]` are the arguments for thread t, share 0 runs here.
-   * Returns when every share is done. Fewer shares than threads leave the rest idle.
+   * Returns when every share is done. Only the first `count` shares are run (default all); fewer
+   * shares than threads leave the rest idle.
    */
   run(
     name: string,
     shares: readonly (readonly number[])[],
     local: (...args: number[]) => void,
+    count = shares.length,
   ): void {
     const fn = this.index.get(name);
     if (fn === undefined) throw new Error(`the thread pool cannot call "${name}"`);
-    if (shares.length > this.threads) {
-      throw new RangeError(`${shares.length} shares for ${this.threads} threads`);
+    if (count > this.threads || count > shares.length) {
+      throw new RangeError(`${count} shares for ${this.threads} threads`);
     }
     const seq = ++this.seq;
-    for (let t = 1; t < shares.length; t++) {
+    for (let t = 1; t < count; t++) {
       const args = shares[t]!;
       if (args.length > MAX_ARGS)
         throw new RangeError(`"${name}": more than ${MAX_ARGS} arguments`);
@@ -154,8 +156,8 @@ export class ThreadPool {
       Atomics.store(this.control, t * LINE_INTS, seq);
       Atomics.notify(this.control, t * LINE_INTS);
     }
-    if (shares.length > 0) local(...shares[0]!);
-    for (let t = 1; t < shares.length; t++) {
+    if (count > 0) local(...shares[0]!);
+    for (let t = 1; t < count; t++) {
       const doneAt = t * LINE_INTS + 1;
       let done = Atomics.load(this.control, doneAt);
       for (let i = 0; done !== seq && i < SPIN; i++) done = Atomics.load(this.control, doneAt);
@@ -164,7 +166,7 @@ export class ThreadPool {
         done = Atomics.load(this.control, doneAt);
       }
     }
-    for (let t = 1; t < shares.length; t++) {
+    for (let t = 1; t < count; t++) {
       if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
         throw new Error(`"${name}" failed on helper thread ${t} (a kernel aborted)`);
       }
@@ -182,13 +184,18 @@ export class ThreadPool {
   }
 }
 
+/** The width of each share when [0, n) is split into `parts` ranges aligned to `align`. */
+export function shareWidth(n: number, parts: number, align: number): number {
+  return Math.max(align, Math.ceil(n / parts / align) * align);
+}
+
 /**
  * Split [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align` (the last
  * range takes the remainder); empty ranges are dropped.
  */
 export function splitRange(n: number, parts: number, align: number): [number, number][] {
   const ranges: [number, number][] = [];
-  const step = Math.ceil(n / parts / align) * align;
+  const step = shareWidth(n, parts, align);
   for (let begin = 0; begin < n; begin += step) ranges.push([begin, Math.min(n, begin + step)]);
   return ranges;
 }
