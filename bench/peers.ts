@@ -204,21 +204,26 @@ function runChild(
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-interface TrainingRow {
+/** What training and inference rows share: the engine, its status, each round's outcome. */
+interface RoundRow {
   workload: Workload;
   engine: EngineName;
   status: 'ok' | 'failed' | 'skipped';
   /** failed/skipped: why, in the engine's words. */
   error?: string;
+  warmup: number;
+  /** Seconds of each successful round. */
+  seconds: number[];
+  roundErrors: string[];
+}
+
+interface TrainingRow extends RoundRow {
   /** ok, but the result is suspect: accuracy ≈ chance, or the loss was not finite. */
   warning?: string;
   trainSamples: number;
   testSamples: number;
-  warmup: number;
   /** True when trainSamples < 60,000: epochSeconds = median seconds × 60,000 / trainSamples. */
   extrapolated: boolean;
-  /** Seconds of each successful round (for trainSamples images). */
-  seconds: number[];
   epochSeconds: number | null;
   samplesPerSecond: number | null;
   /** Median over rounds; each round's in testAccuracies. */
@@ -227,23 +232,15 @@ interface TrainingRow {
   trainLosses: (number | null)[];
   /** epochSeconds / mnist-wasm's epochSeconds (how many times slower the peer is). */
   ratio: number | null;
-  roundErrors: string[];
 }
 
-interface InferenceRow {
-  workload: Workload;
-  engine: EngineName;
-  status: 'ok' | 'failed' | 'skipped';
-  error?: string;
+interface InferenceRow extends RoundRow {
   images: number;
-  warmup: number;
-  seconds: number[];
   imagesPerSecond: number | null;
   /** Per round. */
   roundImagesPerSecond: number[];
   /** mnist-wasm images/s / peer images/s (= peer seconds / mnist-wasm seconds). */
   ratio: number | null;
-  roundErrors: string[];
 }
 
 const fmtInt = (x: number): string => Math.round(x).toLocaleString('en-US');
@@ -253,6 +250,43 @@ const fmtSec = (x: number): string =>
 
 function progress(line: string): void {
   process.stderr.write(line + '\n');
+}
+
+/**
+ * `rounds` rounds over `rows`, alternating engines within each round (A B C A B C …). A round's
+ * seconds go to its row and `record` keeps the rest of the result and says it for the progress
+ * line; an engine that fails is not run again (it would fail the same way), and a row without
+ * one successful round ends 'failed' with its first error.
+ */
+async function alternate<R extends RoundRow>(
+  rows: R[],
+  rounds: number,
+  mode: PeerRequest['mode'],
+  request: (row: R) => PeerRequest,
+  s: Settings,
+  infos: Map<EngineName, PeerInfo>,
+  record: (row: R, result: PeerResult & { seconds: number }) => string,
+): Promise<void> {
+  for (let round = 1; round <= rounds; round++) {
+    for (const row of rows) {
+      if (row.status === 'skipped' || row.roundErrors.length > 0) continue;
+      const r = await runChild(row.engine, requestArgs(request(row)), s);
+      const where = `${mode} ${row.workload} [${round}/${rounds}] ${row.engine}`;
+      if (r.info) infos.set(row.engine, { ...infos.get(row.engine), ...r.info });
+      if (r.error !== undefined || r.seconds === undefined) {
+        row.roundErrors.push(r.error ?? 'no timing in the result');
+        progress(`  ${where}: failed: ${r.error}`);
+        continue;
+      }
+      row.seconds.push(r.seconds);
+      progress(`  ${where}: ${record(row, { ...r, seconds: r.seconds })}`);
+    }
+  }
+  for (const row of rows) {
+    if (row.status === 'skipped' || row.seconds.length > 0) continue;
+    row.status = 'failed';
+    row.error = row.roundErrors[0];
+  }
 }
 
 async function measureTraining(
@@ -283,43 +317,31 @@ async function measureTraining(
       roundErrors: [],
     };
   });
-  for (let round = 1; round <= s.rounds; round++) {
-    for (const row of rows) {
-      // A peer that failed with an error fails the same way again: its later rounds are not run.
-      if (row.status === 'skipped' || row.roundErrors.length > 0) continue;
-      const request: PeerRequest = {
-        workload,
-        mode: 'train',
-        trainSamples: row.trainSamples,
-        testSamples: row.testSamples,
-        warmup: row.warmup,
-        seed: s.seed,
-      };
-      const r = await runChild(row.engine, requestArgs(request), s);
-      const where = `train ${workload} [${round}/${s.rounds}] ${row.engine}`;
-      if (r.info) infos.set(row.engine, { ...infos.get(row.engine), ...r.info });
-      if (r.error !== undefined || r.seconds === undefined) {
-        row.roundErrors.push(r.error ?? 'no timing in the result');
-        progress(`  ${where}: failed: ${r.error}`);
-        continue;
-      }
-      row.seconds.push(r.seconds);
+  await alternate(
+    rows,
+    s.rounds,
+    'train',
+    (row) => ({
+      workload,
+      mode: 'train',
+      trainSamples: row.trainSamples,
+      testSamples: row.testSamples,
+      warmup: row.warmup,
+      seed: s.seed,
+    }),
+    s,
+    infos,
+    (row, r) => {
       row.testAccuracies.push(r.testAccuracy ?? NaN);
       row.trainLosses.push(r.trainLoss ?? null);
-      const perSecond = fmtInt(row.trainSamples / r.seconds);
-      progress(
-        `  ${where}: ${r.seconds.toFixed(2)} s for ${fmtInt(row.trainSamples)} images ` +
-          `(${perSecond} samples/s), test ${fmtPct(r.testAccuracy ?? NaN)}`,
+      return (
+        `${r.seconds.toFixed(2)} s for ${fmtInt(row.trainSamples)} images ` +
+        `(${fmtInt(row.trainSamples / r.seconds)} samples/s), test ${fmtPct(r.testAccuracy ?? NaN)}`
       );
-    }
-  }
+    },
+  );
   for (const row of rows) {
-    if (row.status === 'skipped') continue;
-    if (row.seconds.length === 0) {
-      row.status = 'failed';
-      row.error = row.roundErrors[0];
-      continue;
-    }
+    if (row.status !== 'ok') continue;
     const sec = median(row.seconds);
     row.samplesPerSecond = row.trainSamples / sec;
     row.epochSeconds = (sec * TRAIN_COUNT) / row.trainSamples;
@@ -360,37 +382,27 @@ async function measureInference(
       roundErrors: [],
     };
   });
-  for (let round = 1; round <= s.inferRounds; round++) {
-    for (const row of rows) {
-      if (row.status === 'skipped' || row.roundErrors.length > 0) continue;
-      const request: PeerRequest = {
-        workload,
-        mode: 'infer',
-        trainSamples: 0,
-        testSamples: row.images,
-        warmup: row.warmup,
-        seed: s.seed,
-      };
-      const r = await runChild(row.engine, requestArgs(request), s);
-      const where = `infer ${workload} [${round}/${s.inferRounds}] ${row.engine}`;
-      if (r.info) infos.set(row.engine, { ...infos.get(row.engine), ...r.info });
-      if (r.error !== undefined || r.seconds === undefined) {
-        row.roundErrors.push(r.error ?? 'no timing in the result');
-        progress(`  ${where}: failed: ${r.error}`);
-        continue;
-      }
-      row.seconds.push(r.seconds);
+  await alternate(
+    rows,
+    s.inferRounds,
+    'infer',
+    (row) => ({
+      workload,
+      mode: 'infer',
+      trainSamples: 0,
+      testSamples: row.images,
+      warmup: row.warmup,
+      seed: s.seed,
+    }),
+    s,
+    infos,
+    (row, r) => {
       row.roundImagesPerSecond.push(row.images / r.seconds);
-      progress(`  ${where}: ${fmtInt(row.images / r.seconds)} images/s`);
-    }
-  }
+      return `${fmtInt(row.images / r.seconds)} images/s`;
+    },
+  );
   for (const row of rows) {
-    if (row.status === 'skipped') continue;
-    if (row.seconds.length === 0) {
-      row.status = 'failed';
-      row.error = row.roundErrors[0];
-      continue;
-    }
+    if (row.status !== 'ok') continue;
     row.imagesPerSecond = row.images / median(row.seconds);
   }
   const base = rows.find((r) => r.engine === 'mnist-wasm')?.imagesPerSecond ?? null;
