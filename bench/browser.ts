@@ -3,8 +3,11 @@
  * Chromium's worker, alternating (Node, Chromium, Node, Chromium …) so the machine's drift hits
  * both alike. One epoch of mlp-256-128 (Adam, batch 32) on the 60,000 MNIST images per round; the
  * Chromium figure is the worker's own epoch timing, like Node's (data loading excluded).
+ * `THREADS=N` runs both on N threads (Node: createEngine({ threads }); Chromium: ?threads=N on the
+ * cross-origin isolated demo).
  */
 import { loadMnist } from '../src/data/mnist.js';
+import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import { preset } from '../src/nn/presets.js';
 import { fit } from '../src/train/fit.js';
@@ -13,6 +16,7 @@ import type { TrainerClient } from '../src/browser/client.js';
 import { median } from './timing.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const THREADS = Number(process.env.THREADS ?? 1);
 
 async function main(): Promise<void> {
   if (!haveChromium()) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
@@ -26,6 +30,16 @@ async function main(): Promise<void> {
   const data = loadMnist();
   const demo = await openDemo(['mnist']);
   try {
+    if (THREADS !== 1) {
+      await demo.page.goto(`${demo.url}?threads=${THREADS}`);
+      await demo.page.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+      const used = await demo.page.getAttribute('body', 'data-threads');
+      if (used !== String(THREADS)) {
+        throw new Error(
+          `Chromium runs ${used} threads: ${await demo.page.textContent('#threads-notice')}`,
+        );
+      }
+    }
     await demo.page.evaluate(async () => {
       const { client } = (window as unknown as { mnistDemo: { client: TrainerClient } }).mnistDemo;
       await client.loadData('mnist', './data/');
@@ -33,8 +47,10 @@ async function main(): Promise<void> {
     const node: number[] = [];
     const chromium: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const model = createModel(spec, { seed: 1 });
+      const engine = createEngine({ threads: THREADS });
+      const model = createModel(spec, { seed: 1, engine });
       const { history } = fit(model, data, options);
+      engine.close();
       node.push(history[0]!.samplesPerSecond);
       const browserRate = await demo.page.evaluate(
         async ({ spec, options }) => {
@@ -52,7 +68,7 @@ async function main(): Promise<void> {
     }
     const ratio = median(chromium) / median(node);
     console.log(
-      `\nmlp-256-128, Adam, batch 32, one epoch of 60,000: median Node ${Math.round(median(node))} samples/s, ` +
+      `\nmlp-256-128, Adam, batch 32, one epoch of 60,000, ${THREADS} thread(s): median Node ${Math.round(median(node))} samples/s, ` +
         `Chromium ${Math.round(median(chromium))} samples/s — Chromium/Node = ${ratio.toFixed(2)}`,
     );
   } finally {

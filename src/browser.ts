@@ -11,7 +11,7 @@ export {
   type TestImages,
   type WasmUrls,
 } from './browser/client.js';
-export type { DatasetName, TrainRequestOptions } from './browser/protocol.js';
+export type { DatasetName, ThreadsChoice, TrainRequestOptions } from './browser/protocol.js';
 export {
   Engine,
   OutOfMemoryError,

@@ -9,12 +9,16 @@
  * #prediction[data-state|data-digit|data-probabilities], #digit-input[data-ink],
  * #test-digits[data-state|data-count], #confusion[data-total], chart canvases'
  * data-batch-points / data-epoch-points, body[data-simd] (the kernel build: baseline | relaxed;
- * ?simd=baseline|relaxed pins it), and window.mnistDemo.
+ * ?simd=baseline|relaxed pins it), body[data-threads] (the threads the worker trains on;
+ * ?threads=N|auto and the Threads select ask for them, #threads-notice says why fewer run), and
+ * window.mnistDemo.
  */
 import wasmUrl from '../build/mnist-wasm.wasm?url';
 import relaxedWasmUrl from '../build/mnist-wasm-relaxed.wasm?url';
+import threadsWasmUrl from '../build/mnist-wasm-threads.wasm?url';
+import relaxedThreadsWasmUrl from '../build/mnist-wasm-relaxed-threads.wasm?url';
 import { TrainerClient, type TestImages } from '../src/browser/client.js';
-import type { DatasetName } from '../src/browser/protocol.js';
+import type { DatasetName, ThreadsChoice } from '../src/browser/protocol.js';
 import { PRESETS, preset } from '../src/nn/presets.js';
 import type { OptimizerName } from '../src/train/optimizer.js';
 import type { EpochRecord } from '../src/train/fit.js';
@@ -28,6 +32,8 @@ const $ = <T extends HTMLElement>(selector: string): T => document.querySelector
 const form = $<HTMLFormElement>('#train-form');
 const status = $<HTMLParagraphElement>('#status');
 const errorBox = $<HTMLParagraphElement>('#error');
+const engineInfo = $<HTMLParagraphElement>('#engine');
+const threadsNotice = $<HTMLParagraphElement>('#threads-notice');
 const progress = $<HTMLProgressElement>('#data-progress');
 const pauseButton = $<HTMLButtonElement>('#pause');
 const stopButton = $<HTMLButtonElement>('#stop');
@@ -53,6 +59,7 @@ const modelSelect = form.elements.namedItem('model') as HTMLSelectElement;
 for (const name of Object.keys(PRESETS))
   modelSelect.add(new Option(name, name, name === 'mlp-128', name === 'mlp-128'));
 const datasetSelect = form.elements.namedItem('dataset') as HTMLSelectElement;
+const threadsSelect = form.elements.namedItem('threads') as HTMLSelectElement;
 
 /** How many test digits the grid shows. */
 const GRID_DIGITS = 48;
@@ -256,8 +263,14 @@ showPredictionMessage('empty', 'Draw a digit (0–9) in the black box.');
 
 // ---- training -----------------------------------------------------------------------------------
 
-// Both kernel builds: the worker runs the relaxed-SIMD one where the browser supports it.
-const wasmUrls = { baseline: wasmUrl, relaxed: relaxedWasmUrl };
+// The kernel builds: the worker runs the relaxed-SIMD one where the browser supports it, and its
+// shared-memory variant for more than one thread.
+const wasmUrls = {
+  baseline: wasmUrl,
+  relaxed: relaxedWasmUrl,
+  baselineThreads: threadsWasmUrl,
+  relaxedThreads: relaxedThreadsWasmUrl,
+};
 const client = new TrainerClient(wasmUrls, {
   onDataProgress: (loaded, total) => {
     progress.hidden = false;
@@ -317,6 +330,7 @@ form.addEventListener('submit', (event) => {
     const spec = preset(name)!;
     const epochs = Number(f.get('epochs'));
     trainButton.disabled = true;
+    threadsSelect.disabled = true;
     try {
       await ensureData(f.get('dataset') as DatasetName);
       tbody.replaceChildren();
@@ -354,6 +368,7 @@ form.addEventListener('submit', (event) => {
       trainingModel = undefined;
       announceTraining = false;
       trainButton.disabled = false;
+      threadsSelect.disabled = false;
       pauseButton.disabled = true;
       stopButton.disabled = true;
       pauseButton.textContent = 'Pause';
@@ -426,14 +441,56 @@ acceptDroppedFiles(document.body, (file) => void loadModelFile(file));
 
 // ---- start --------------------------------------------------------------------------------------
 
+const params = new URLSearchParams(location.search);
 // ?simd=baseline or ?simd=relaxed pins the kernel build (default: relaxed where supported).
-const simdParam = new URLSearchParams(location.search).get('simd');
+const simdParam = params.get('simd');
 const simd = simdParam === 'baseline' || simdParam === 'relaxed' ? simdParam : 'auto';
-client
-  .init(simd)
-  .then((build) => {
-    status.textContent = 'Ready: choose a dataset and a model, then Train.';
+
+/** 'auto', or a positive integer; anything else is the default, one thread. */
+function parseThreads(value: string | null): ThreadsChoice {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** (Re)start the worker's engine with `threads`; shows the threads it runs and any notice. */
+async function startEngine(threads: ThreadsChoice): Promise<void> {
+  trainButton.disabled = true;
+  threadsSelect.disabled = true;
+  try {
+    const build = await client.init(simd, threads);
+    const used = client.threads ?? 1;
     document.body.dataset.simd = build;
+    document.body.dataset.threads = String(used);
+    engineInfo.textContent = `Kernels: ${build} SIMD, ${used} thread${used === 1 ? '' : 's'}.`;
+    threadsNotice.hidden = client.notice === undefined;
+    threadsNotice.textContent = client.notice ?? '';
+  } finally {
+    trainButton.disabled = false;
+    threadsSelect.disabled = false;
+  }
+}
+
+// ?threads=N or ?threads=auto asks for N threads (default 1; auto: the cores, at most 4).
+const threads = parseThreads(params.get('threads'));
+if (![...threadsSelect.options].some((o) => o.value === String(threads))) {
+  threadsSelect.add(new Option(String(threads), String(threads)));
+}
+threadsSelect.value = String(threads);
+threadsSelect.addEventListener('change', () => {
+  const choice = parseThreads(threadsSelect.value);
+  params.set('threads', String(choice));
+  history.replaceState(null, '', `?${params}`);
+  showError(null);
+  status.textContent = `Restarting the engine (threads: ${choice})…`;
+  startEngine(choice)
+    .then(() => (status.textContent = 'Ready.'))
+    .catch((e: Error) => showError(`The engine could not restart: ${e.message}`));
+});
+
+startEngine(threads)
+  .then(() => {
+    status.textContent = 'Ready: choose a dataset and a model, then Train.';
     document.body.dataset.state = 'ready';
   })
   .catch((e: Error) => showError(`The engine could not start: ${e.message}`));

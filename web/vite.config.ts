@@ -17,5 +17,8 @@ export default defineConfig({
   server: { host: '127.0.0.1', strictPort: false, headers: ISOLATION_HEADERS },
   preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   worker: { format: 'es' },
+  // Imported only by the training worker, which Vite's start-up scan does not crawl: found later,
+  // it would be optimized on the fly and the page reloaded under a running test.
+  optimizeDeps: { include: ['@assemblyscript/loader'] },
   build: { outDir: 'dist', target: 'es2022' },
 });

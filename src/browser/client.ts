@@ -6,13 +6,24 @@
 import type { DataSplit } from '../data/dataset.js';
 import type { BatchEvent, EpochRecord, Evaluation, FitResult } from '../train/fit.js';
 import type { ModelSpec } from '../nn/spec.js';
-import type { DatasetName, FromWorker, ToWorker, TrainRequestOptions } from './protocol.js';
+import type {
+  DatasetName,
+  FromWorker,
+  ThreadsChoice,
+  ToWorker,
+  TrainRequestOptions,
+} from './protocol.js';
 import type { SimdBuild, SimdChoice } from '../engine/engine.js';
 
-/** Where the page serves the two kernel builds (build/mnist-wasm.wasm, …-relaxed.wasm). */
+/**
+ * Where the page serves the kernel builds: build/mnist-wasm.wasm, …-relaxed.wasm, and for more
+ * than one thread their shared-memory variants …-threads.wasm, …-relaxed-threads.wasm.
+ */
 export interface WasmUrls {
   baseline: string;
   relaxed?: string;
+  baselineThreads?: string;
+  relaxedThreads?: string;
 }
 
 export interface TrainerEvents {
@@ -44,11 +55,16 @@ export class TrainerClient {
   build: SimdBuild | undefined;
   /** Whether that build's multiply-add is fused (see Engine.fusedMadd), once `init` has resolved. */
   fusedMadd: boolean | undefined;
+  /** The threads the next models train on, once `init` has resolved. */
+  threads: number | undefined;
+  /** Why `threads` is fewer than asked for (e.g. the page is not cross-origin isolated). */
+  notice: string | undefined;
   private readonly urls: WasmUrls;
 
   /**
-   * `wasm`: where the page serves build/mnist-wasm.wasm, or both builds as `{ baseline, relaxed }`
-   * (the worker then runs the relaxed one where the browser supports it). `worker`: a Worker
+   * `wasm`: where the page serves build/mnist-wasm.wasm, or the builds as `{ baseline, relaxed }`
+   * (the worker then runs the relaxed one where the browser supports it), plus `baselineThreads`
+   * and `relaxedThreads` for `init(simd, threads)` with more than one thread. `worker`: a Worker
    * running ./worker.ts (by default created here, which bundlers such as Vite understand).
    */
   constructor(wasm: string | WasmUrls, events: TrainerEvents = {}, worker?: Worker) {
@@ -116,18 +132,28 @@ export class TrainerClient {
   /**
    * Compile the wasm in the worker. `simd` picks the build: 'auto' (default) runs the relaxed
    * build when one was given and the browser validates it; 'baseline' and 'relaxed' force one
-   * (same-build runs give the same bits in Node and in the browser). Resolves with the build.
+   * (same-build runs give the same bits in Node and in the browser). `threads` (default 1; 'auto':
+   * the cores, at most 4) share each GEMM and optimizer step, with the same weights for any count;
+   * more than one needs a cross-origin isolated page and the threads builds' URLs, and otherwise
+   * falls back to one thread with a `notice`. Call again (not while training) to change either.
+   * Resolves with the build; `threads` and `notice` say the rest.
    */
-  async init(simd: SimdChoice = 'auto'): Promise<SimdBuild> {
-    const { relaxed } = this.urls;
+  async init(simd: SimdChoice = 'auto', threads: ThreadsChoice = 1): Promise<SimdBuild> {
+    const url = (u: string | undefined) => (u ? new URL(u, location.href).href : undefined);
+    const { relaxed, baselineThreads, relaxedThreads } = this.urls;
     const ready = await this.expect('ready', {
       type: 'init',
-      wasmUrl: new URL(this.urls.baseline, location.href).href,
-      ...(relaxed ? { relaxedWasmUrl: new URL(relaxed, location.href).href } : {}),
+      wasmUrl: url(this.urls.baseline)!,
+      relaxedWasmUrl: url(relaxed),
+      threadsWasmUrl: url(baselineThreads),
+      relaxedThreadsWasmUrl: url(relaxedThreads),
       simd,
+      threads,
     });
     this.build = ready.build;
     this.fusedMadd = ready.fusedMadd;
+    this.threads = ready.threads;
+    this.notice = ready.notice;
     return ready.build;
   }
 
@@ -203,6 +229,7 @@ export class TrainerClient {
     return (await this.request<'hash'>((id) => ({ type: 'hash', id }))).hex;
   }
 
+  /** End the worker, and with it its helper threads (nested workers die with their parent). */
   terminate(): void {
     this.worker.terminate();
     this.failAll(new Error('the trainer was terminated'));

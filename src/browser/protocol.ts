@@ -8,6 +8,16 @@ import type { OptimizerOptions } from '../train/optimizer.js';
 import type { LossName } from '../nn/model.js';
 import type { SimdBuild, SimdChoice } from '../engine/engine.js';
 
+/**
+ * Threads that share each GEMM and optimizer step in the worker: a positive integer, or 'auto' —
+ * navigator.hardwareConcurrency capped at MAX_AUTO_THREADS. More than one needs a cross-origin
+ * isolated page (COOP + COEP) and the threads builds; otherwise the worker runs one thread and says
+ * why in `ready.notice`.
+ */
+export type ThreadsChoice = number | 'auto';
+/** The most threads 'auto' picks: on more, the serial parts of a step dominate (README). */
+export const MAX_AUTO_THREADS = 4;
+
 /** Which dataset the worker fetches from the page's origin (see web/public/data/). */
 export type DatasetName = 'mnist' | 'quick';
 
@@ -25,8 +35,19 @@ export type ToWorker =
   /**
    * Compile the kernels: `wasmUrl` is the baseline build; with `relaxedWasmUrl` the worker picks
    * the relaxed build when the browser validates it (simd 'auto', the default) or as told.
+   * `threads` (default 1) above one also needs the threads variant of the chosen build
+   * (`threadsWasmUrl`, `relaxedThreadsWasmUrl`). Sent again (not while training) to change them;
+   * the current model keeps its engine until it is replaced.
    */
-  | { type: 'init'; wasmUrl: string; relaxedWasmUrl?: string; simd?: SimdChoice }
+  | {
+      type: 'init';
+      wasmUrl: string;
+      relaxedWasmUrl?: string;
+      threadsWasmUrl?: string;
+      relaxedThreadsWasmUrl?: string;
+      simd?: SimdChoice;
+      threads?: ThreadsChoice;
+    }
   | { type: 'load-data'; dataset: DatasetName; baseUrl: string }
   | { type: 'train'; spec: ModelSpec; options: TrainRequestOptions }
   | { type: 'pause' }
@@ -39,7 +60,11 @@ export type ToWorker =
   | { type: 'hash'; id: number };
 
 export type FromWorker =
-  | { type: 'ready'; build: SimdBuild; fusedMadd: boolean }
+  /**
+   * `threads`: the threads the next models train on; `notice`: why it is fewer than asked for
+   * (the page is not cross-origin isolated, the threads build failed, …).
+   */
+  | { type: 'ready'; build: SimdBuild; fusedMadd: boolean; threads: number; notice?: string }
   | { type: 'data-progress'; loaded: number; total: number }
   | { type: 'data-ready'; dataset: DatasetName; trainCount: number; testCount: number }
   | { type: 'batch'; event: BatchEvent }

@@ -3,21 +3,39 @@
  * runs a kernel. Training runs through `fitAsync`, which returns to the event loop every few tens
  * of milliseconds so pause / resume / stop / predict messages are handled while an epoch runs.
  * Protocol: ./protocol.ts.
+ *
+ * Threads: with `init.threads` > 1 on a cross-origin isolated page, every model's engine runs the
+ * threads build on a shared memory, and a ThreadPool's helpers are nested dedicated workers
+ * started from a Blob URL of the pool's helper program. The pool's `run` blocks on Atomics.wait,
+ * which only a worker may do — this one, never the page. Each engine's helpers are awaited (they
+ * answer once instantiated) before the engine is used, so `run` never waits on a worker that
+ * still has to start; they are terminated when the model (or the unused spare engine) is replaced,
+ * and die with this worker. Anything missing — isolation, SharedArrayBuffer, the threads build,
+ * helpers that do not start — means one thread and a `notice` in the ready message.
  */
 import type { DataSplit } from '../data/dataset.js';
-import { Engine, resolveSimd, type SimdBuild } from '../engine/engine.js';
+import { Engine, POOL_KERNELS, resolveSimd, type SimdBuild } from '../engine/engine.js';
+import { ThreadPool } from '../engine/threads.js';
 import { encodeModel, modelFromBytes } from '../io/safetensors.js';
 import { Model } from '../nn/model.js';
 import { fitAsync, predict } from '../train/fit.js';
 import { fetchDataset } from './data.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import {
+  MAX_AUTO_THREADS,
+  type FromWorker,
+  type ThreadsChoice,
+  type ToWorker,
+} from './protocol.js';
 
 const scope = self as unknown as {
   postMessage(message: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
 };
 
-let wasm: WebAssembly.Module | undefined;
+/** What each new model's engine is made of, set by "init". */
+let engineSource: { module: WebAssembly.Module; threads: number } | undefined;
+/** The engine "init" started (to probe the build and the helpers), until a model takes it. */
+let spare: Engine | undefined;
 let data: DataSplit | undefined;
 let model: Model | undefined;
 let training = false;
@@ -33,10 +51,139 @@ async function fetchBytes(url: string): Promise<ArrayBuffer> {
   return response.arrayBuffer();
 }
 
-function requireWasm(): WebAssembly.Module {
-  if (!wasm)
+/** How long helper workers may take to start before the trainer falls back to one thread. */
+const HELPER_START_MS = 10_000;
+
+/** The thread count a request stands for ('auto': the cores, at most MAX_AUTO_THREADS). */
+function requestedThreads(choice: ThreadsChoice | undefined): number {
+  if (choice === undefined) return 1;
+  if (choice === 'auto') {
+    return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_AUTO_THREADS));
+  }
+  if (!Number.isInteger(choice) || choice < 1) {
+    throw new RangeError(
+      `threads must be a positive integer or 'auto', got ${JSON.stringify(choice)}`,
+    );
+  }
+  return choice;
+}
+
+/** Why this worker cannot share its memory with helper threads; undefined when it can. */
+function sharingProblem(): string | undefined {
+  if (!self.crossOriginIsolated) {
+    return (
+      'this page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: ' +
+      'same-origin and Cross-Origin-Embedder-Policy: require-corp)'
+    );
+  }
+  if (typeof SharedArrayBuffer === 'undefined') return 'this browser has no SharedArrayBuffer';
+  return undefined;
+}
+
+/** Blob URLs of helper programs, one per source text (kept for the worker's lifetime). */
+const helperUrls = new Map<string, string>();
+
+/**
+ * A classic worker script around ThreadPool's helper program: its first message is the pool's
+ * init (the module, the shared memory and the pool's SharedArrayBuffers are structured-cloneable),
+ * and it answers "started" once it has instantiated the module, then serves jobs until told to
+ * exit.
+ */
+function helperUrl(source: string): string {
+  let url = helperUrls.get(source);
+  if (!url) {
+    const program =
+      'self.onmessage = (event) => {\n' +
+      '  self.onmessage = null;\n' +
+      `  ${source}(event.data, () => self.postMessage('started'));\n` +
+      '};\n';
+    url = URL.createObjectURL(new Blob([program], { type: 'text/javascript' }));
+    helperUrls.set(source, url);
+  }
+  return url;
+}
+
+/** An engine on `module` with `threads` − 1 helper workers attached, all of them started. */
+async function startEngine(module: WebAssembly.Module, threads: number): Promise<Engine> {
+  const engine = Engine.fromModule(module);
+  if (threads === 1) return engine;
+  const starts: Promise<void>[] = [];
+  const pool = new ThreadPool(module, engine.memory, threads, POOL_KERNELS, (source, init) => {
+    const helper = new Worker(helperUrl(source), {
+      name: `mnist-wasm helper ${starts.length + 1}`,
+    });
+    starts.push(
+      new Promise((resolve, reject) => {
+        helper.onmessage = () => resolve();
+        helper.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(event.message || 'a helper worker failed'));
+        };
+      }),
+    );
+    helper.postMessage(init);
+    return helper;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the helper workers did not start within ${HELPER_START_MS} ms`)),
+      HELPER_START_MS,
+    );
+  });
+  try {
+    await Promise.race([Promise.all(starts), timeout]);
+  } catch (error) {
+    pool.terminate();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  engine.attachPool(pool);
+  return engine;
+}
+
+/**
+ * The threads variant of `build` (served at `url`) and a first engine with `threads` − 1 started
+ * helpers on it — or why training has to stay on one thread.
+ */
+async function startThreadsBuild(
+  build: SimdBuild,
+  url: string | undefined,
+  threads: number,
+): Promise<{ module: WebAssembly.Module; engine: Engine } | { problem: string }> {
+  const problem = sharingProblem();
+  if (problem) return { problem };
+  if (!url) {
+    const field = build === 'relaxed' ? 'relaxedThreadsWasmUrl' : 'threadsWasmUrl';
+    return { problem: `the page gave no URL for the ${build} threads build (${field})` };
+  }
+  try {
+    const module = await WebAssembly.compile(await fetchBytes(url));
+    return { module, engine: await startEngine(module, threads) };
+  } catch (error) {
+    return { problem: `the threads build could not start (${(error as Error).message})` };
+  }
+}
+
+/** A fresh engine for a new model: the spare one "init" started, or a new one like it. */
+async function newEngine(): Promise<Engine> {
+  if (spare) {
+    const engine = spare;
+    spare = undefined;
+    return engine;
+  }
+  if (!engineSource) {
     throw new Error('the worker was not initialised (send "init" with the wasm URL first)');
-  return wasm;
+  }
+  return startEngine(engineSource.module, engineSource.threads);
+}
+
+/** Make `next` the current model; the one it replaces stops its helper threads. */
+function replaceModel(next: Model): void {
+  const previous = model;
+  model = next;
+  if (previous && previous.engine !== next.engine) previous.engine.close();
 }
 
 /** An MNIST-shaped classifier the page can use: 784 inputs, 10 outputs. */
@@ -52,6 +199,8 @@ function checkUsable(candidate: Model, name: string): void {
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
+      if (training) throw new Error('stop training before changing the engine (init)');
+      const wanted = requestedThreads(msg.threads);
       // The build is chosen as in Node (src/engine/node.ts): the relaxed one when this browser
       // validates it, unless the page asks for one. Current Chromium has relaxed SIMD on.
       const choice = msg.simd ?? 'auto';
@@ -65,8 +214,29 @@ async function handle(msg: ToWorker): Promise<void> {
       }
       const build: SimdBuild = resolveSimd(choice, relaxed !== undefined);
       const bytes = build === 'relaxed' && relaxed ? relaxed : await fetchBytes(msg.wasmUrl);
-      wasm = await WebAssembly.compile(bytes);
-      post({ type: 'ready', build, fusedMadd: Engine.fromModule(wasm).fusedMadd });
+      const wasm = await WebAssembly.compile(bytes);
+      const threaded =
+        wanted > 1
+          ? await startThreadsBuild(
+              build,
+              build === 'relaxed' ? msg.relaxedThreadsWasmUrl : msg.threadsWasmUrl,
+              wanted,
+            )
+          : undefined;
+      const problem = threaded && 'problem' in threaded ? threaded.problem : undefined;
+      const started = threaded && 'engine' in threaded ? threaded : undefined;
+      engineSource = started
+        ? { module: started.module, threads: wanted }
+        : { module: wasm, threads: 1 };
+      spare?.close();
+      spare = started?.engine ?? Engine.fromModule(wasm);
+      post({
+        type: 'ready',
+        build,
+        fusedMadd: spare.fusedMadd,
+        threads: spare.threads,
+        ...(problem ? { notice: `threads: 1 — ${problem}, so training runs on one thread` } : {}),
+      });
       return;
     }
     case 'load-data': {
@@ -90,16 +260,25 @@ async function handle(msg: ToWorker): Promise<void> {
       if (!data) throw new Error('load a dataset before training');
       if (training) throw new Error('training is already running');
       const o = msg.options;
-      model = new Model(msg.spec, Engine.fromModule(requireWasm()), o.seed);
       const train = o.limit
         ? { ...data.train, count: Math.min(o.limit, data.train.count) }
         : data.train;
+      // Set before the engine is awaited: a second request meanwhile is refused, a stop counts.
       abort = new AbortController();
       training = true;
       let lastBatch = 0;
       try {
+        const engine = await newEngine();
+        let next: Model;
+        try {
+          next = new Model(msg.spec, engine, o.seed);
+        } catch (error) {
+          engine.close();
+          throw error;
+        }
+        replaceModel(next);
         const result = await fitAsync(
-          model,
+          next,
           { train, test: data.test },
           {
             epochs: o.epochs,
@@ -182,10 +361,18 @@ async function handle(msg: ToWorker): Promise<void> {
       if (training) throw new Error(`${msg.name}: stop training before loading a model file`);
       // modelFromBytes validates the whole file before building anything; the current model is
       // replaced only after the new one is known to be usable.
-      const loaded = modelFromBytes(msg.bytes, msg.name, Engine.fromModule(requireWasm()));
-      checkUsable(loaded, msg.name);
-      model = loaded;
-      post({ type: 'model-loaded', id: msg.id, name: msg.name, summary: model.summary() });
+      const engine = await newEngine();
+      let loaded: Model;
+      try {
+        if (training) throw new Error(`${msg.name}: training started while the file was loading`);
+        loaded = modelFromBytes(msg.bytes, msg.name, engine);
+        checkUsable(loaded, msg.name);
+      } catch (error) {
+        engine.close();
+        throw error;
+      }
+      replaceModel(loaded);
+      post({ type: 'model-loaded', id: msg.id, name: msg.name, summary: loaded.summary() });
       return;
     }
     case 'hash': {

@@ -39,9 +39,10 @@ const SPIN = 300_000;
 
 /**
  * The helper's whole program. It is sent as source text (`String(helperMain)`), so it must not
- * refer to anything outside its own body.
+ * refer to anything outside its own body. `started`, when given, is called once the module is
+ * instantiated: a browser trainer awaits it before the first `run` (see SpawnHelper).
  */
-function helperMain(init: HelperInit): void {
+function helperMain(init: HelperInit, started?: () => void): void {
   const { control, jobs, index, names, spin } = init;
   const instance = new WebAssembly.Instance(init.module, {
     env: {
@@ -53,6 +54,7 @@ function helperMain(init: HelperInit): void {
   });
   const exports = instance.exports as Record<string, (...args: number[]) => void>;
   const fns = names.map((n) => exports[n]!);
+  started?.();
   const seqAt = index * 16;
   const doneAt = seqAt + 1;
   const job = index * 32;
@@ -80,7 +82,10 @@ function helperMain(init: HelperInit): void {
   }
 }
 
-/** Starts one helper thread running `source` with `init` (Node: worker_threads; browser: Worker). */
+/**
+ * Starts one helper thread running `source` with `init` (Node: worker_threads; browser: Worker).
+ * `source` is a function expression to call as `source(init)` or `source(init, started)`.
+ */
 export type SpawnHelper = (source: string, init: unknown) => { terminate(): unknown };
 
 export class ThreadPool {
