@@ -241,10 +241,19 @@ function direct_c1_tile(
   if (fast0 == 0 && fast1 == KW) {
     // Interior tile (5 of LeNet conv1's 7 per row): no per-tap bounds test. A test inside this
     // loop, even a well-predicted one, measured ≈40% slower for the whole kernel.
+    // Zero input (most of an MNIST digit's frame): with KW = 5 a row's taps read exactly the
+    // 8 pixels [col0, col0 + 8); when all 8 are +0 the row adds only ±0 to every accumulator,
+    // so it is skipped with the same bits (the accumulators start at +0 and never become −0).
+    const skipZeroRows = KW == 5;
     let row = src + ((<usize>col0) << 2);
     for (let r = 0; r < rows; r++) {
       let p = row;
       const end = row + ((<usize>KW) << 2);
+      if (skipZeroRows && !v128.any_true(v128.or(v128.load(row), v128.load(row, 16)))) {
+        wp += tapBytes * 5;
+        row += rowBytes;
+        continue;
+      }
       while (p < end) {
         const x = v128.load(p);
         a0 = madd(x, v128.load32_splat(wp), a0);
@@ -452,6 +461,15 @@ function direct_c1_dw_tile(
       if (interior) {
         const dEnd = dRow + <usize>end * pixBytes;
         while (dp < dEnd) {
+          // A pixel whose nk ≤ 5 input pixels are all +0 adds only ±0 (zero input is most of an
+          // MNIST digit's frame): skipped, same bits. Reads 5 floats from xp: with nk = 5 those
+          // are the taps' pixels, with fewer taps the extra ones only make the test stricter
+          // (they may lie in the next row or just past the image, inside the module's memory).
+          if (!v128.any_true(v128.or(v128.load(xp), v128.load32_zero(xp, 16)))) {
+            dp += pixBytes;
+            xp += 4;
+            continue;
+          }
           const dl = load_floats(dp, lo);
           // OC = 6 (LeNet's conv1): the upper half is 2 floats, one 64-bit load.
           const dh = hi == 2 ? v128.load64_zero(dp, 16) : load_floats(dp + 16, hi);

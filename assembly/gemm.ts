@@ -46,8 +46,20 @@ import { madd } from './simd';
 export const GEMM_ACCUMULATE: i32 = 1;
 /** flags bit 1: apply max(x, 0) last (NaN propagates). */
 export const GEMM_RELU: i32 = 2;
+/**
+ * flags bit 3: A is mostly zeros (a batch of MNIST pixels is ≈81% zeros): nn and tn skip, per
+ * 4-row strip of A, every k where all four rows are zero (see compact_strips). The results are
+ * the same bits: a skipped term is a product with an exact 0, which adds ±0 to the running sum.
+ */
+export const GEMM_SPARSE_A: i32 = 8;
 /** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
 const HAS_BIAS: i32 = 4;
+
+/**
+ * A strip runs sparse when at most this fraction (in 1/16ths) of its k are kept: the sparse
+ * kernel loads each kept k's offset, so a nearly dense strip runs the dense kernel instead.
+ */
+const SPARSE_MAX_16THS: i32 = 13;
 
 const LAYOUT_NN: i32 = 0;
 const LAYOUT_TN: i32 = 1;
@@ -142,8 +154,10 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   if (M <= 0 || N <= 0) return TMP_FLOATS;
   // partial-tile buffer + one or two packed B panels (K, 8) (two when pack_b_kn_pair can run) +
   // packed A block (min(M, MC) rows rounded up to 16, K)
+  // + for GEMM_SPARSE_A: one B offset per k and one count per 4-row strip
   const panels = N >= 16 ? 16 : 8;
-  return TMP_FLOATS + (panels + min((M + 15) & ~15, MC)) * max(K, 0) + 16;
+  const rows = min((M + 15) & ~15, MC);
+  return TMP_FLOATS + (panels + rows + (rows >> 2)) * max(K, 0) + (rows >> 2) + 16;
 }
 
 /** Scratch floats for one partial tile (see run_panel): 16 rows × 2 … 4 rows × 8, plus reach. */
@@ -173,6 +187,17 @@ function gemm(
   const panelB2 = panelB + (kBytes << 3); // (K, 8), the next panel (pack_b_kn_pair, N ≥ 16)
   const packA = N >= 16 ? panelB2 + (kBytes << 3) : panelB2; // ⌈mb/16⌉·4 strips of (K, 4)
   const ldb = layout == LAYOUT_NT ? kBytes : ldc; // B's row stride
+  // GEMM_SPARSE_A (nn, and tn when it packs A; only when every panel is 8 wide: only the 4×8
+  // kernel has a sparse twin): after packed A, each strip's list of non-zero k, then one count
+  // per strip (−1: the strip runs dense).
+  const blockRows = min((M + 15) & ~15, MC);
+  const sparseOffs = packA + <usize>blockRows * kBytes;
+  const sparseCounts = sparseOffs + <usize>(blockRows >> 2) * kBytes;
+  const sparse =
+    (flags & GEMM_SPARSE_A) != 0 &&
+    K > 0 &&
+    ((jEnd - jBegin) & 7) == 0 &&
+    (layout == LAYOUT_NN || (layout == LAYOUT_TN && N > TN_PACK_MIN_N));
 
   for (let i0 = 0; i0 < M; i0 += MC) {
     const mb = min(MC, M - i0);
@@ -203,6 +228,7 @@ function gemm(
     }
     const cA = C + <usize>i0 * ldc;
     const cT = cA + <usize>rowsA * ldc;
+    if (sparse) compact_strips(packA, K, mb >> 2, sparseOffs, sparseCounts);
 
     // nn, tn: the panel at j0 may already sit in panelB2, packed along with the one before.
     let havePanel2 = false;
@@ -230,7 +256,54 @@ function gemm(
         if (cols > 4) bias1 = load_partial(bp + 16, cols - 4);
       }
       const j = (<usize>j0) << 2;
-      if (rowsA) {
+      if (sparse) {
+        // Whole strips one by one, each sparse or dense; the last rows < 4 as run_panel does.
+        const strips = rowsA >> 2;
+        for (let st = 0; st < strips; st++) {
+          const n = load<i32>(sparseCounts + ((<usize>st) << 2));
+          const c = cA + j + <usize>(st << 2) * ldc;
+          const ofs = <usize>st * kBytes;
+          if (n >= 0) {
+            const vals = a + <usize>st * sStride;
+            ukernel_4x8_sparse(c, ldc, vals, sparseOffs + ofs, n, panel, bias0, bias1, f);
+          } else {
+            ukernel_4x8(
+              c,
+              ldc,
+              a + <usize>st * sStride,
+              aStep,
+              sStride,
+              1,
+              panel,
+              K,
+              bias0,
+              bias1,
+              f,
+            );
+          }
+        }
+        const done = strips << 2;
+        if (done < rowsA) {
+          const s = a + <usize>strips * sStride;
+          const c = cA + j + <usize>done * ldc;
+          run_panel(
+            nr,
+            c,
+            ldc,
+            s,
+            aStep,
+            sStride,
+            rowsA - done,
+            panel,
+            K,
+            bias0,
+            bias1,
+            f,
+            cols,
+            tmp,
+          );
+        }
+      } else if (rowsA) {
         run_panel(nr, cA + j, ldc, a, aStep, sStride, rowsA, panel, K, bias0, bias1, f, cols, tmp);
       }
       if (rowsT) {
@@ -384,6 +457,102 @@ function ukernel_4x8(
     }
     a += sStride;
     c += ldc << 2;
+  }
+}
+
+/**
+ * GEMM_SPARSE_A: for each of `strips` packed 4-row strips of A ((K, 4) each, see
+ * pack_a_rowmajor), list the k where any of the 4 rows is non-zero, in increasing k, as byte
+ * offsets k·16 into the strip (offs: strip s at s·K·4 bytes). counts[s] = the list's length, or
+ * −1 when more than SPARSE_MAX_16THS/16 of K are listed and the strip runs the dense kernel.
+ * NaN ≠ 0, so a NaN in A is listed and propagates as in the dense product; −0 is left out like
+ * 0. One branch-free pass: every k is written, and the write position only advances when it is
+ * kept.
+ */
+function compact_strips(packA: usize, K: i32, strips: i32, offs: usize, counts: usize): void {
+  const stripBytes = (<usize>K) << 4;
+  const limit = (K * SPARSE_MAX_16THS) >> 4;
+  const zero = f32x4.splat(0);
+  for (let s = 0; s < strips; s++) {
+    const v = packA + <usize>s * stripBytes;
+    let o = offs + ((<usize>s * stripBytes) >> 2);
+    const first = o;
+    for (let k: u32 = 0; k < <u32>stripBytes; k += 16) {
+      store<u32>(o, k);
+      o += (<usize>v128.any_true(f32x4.ne(v128.load(v + <usize>k), zero))) << 2;
+    }
+    const kept = <i32>((o - first) >> 2);
+    store<i32>(counts + ((<usize>s) << 2), kept > limit ? -1 : kept);
+  }
+}
+
+/**
+ * ukernel_4x8 for one strip of sparse A (compact_strips): the same accumulators and epilogue
+ * over the listed k only, in increasing k, so every element gets the dense kernel's bits (each
+ * skipped term is an exact ±0). A listed offset o = k·16 is A's 4 values at a + o and B's row
+ * at b + 2o in the (K, 8) panel.
+ */
+function ukernel_4x8_sparse(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  offs: usize,
+  n: i32,
+  b: usize,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
+): void {
+  const end = offs + ((<usize>n) << 2);
+  const c1 = c + ldc;
+  const c2 = c1 + ldc;
+  const c3 = c2 + ldc;
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  while (offs < end) {
+    const o = <usize>load<u32>(offs);
+    const ap = a + o;
+    const bp = b + (o << 1);
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let av = v128.load32_splat(ap);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(ap, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(ap, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(ap, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    offs += 4;
+  }
+  if (flags == 0) {
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    v128.store(c1, c10);
+    v128.store(c1, c11, 16);
+    v128.store(c2, c20);
+    v128.store(c2, c21, 16);
+    v128.store(c3, c30);
+    v128.store(c3, c31, 16);
+  } else {
+    store_full(c, c00, bias0, flags);
+    store_full(c + 16, c01, bias1, flags);
+    store_full(c1, c10, bias0, flags);
+    store_full(c1 + 16, c11, bias1, flags);
+    store_full(c2, c20, bias0, flags);
+    store_full(c2 + 16, c21, bias1, flags);
+    store_full(c3, c30, bias0, flags);
+    store_full(c3 + 16, c31, bias1, flags);
   }
 }
 

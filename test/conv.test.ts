@@ -51,7 +51,7 @@ import {
 const GUARD = 16;
 const GUARD_VALUE = -12345.5;
 /** Floats per region: LeNet conv1 at batch 3 needs 3·28·28·25 = 58,800 for its cols. */
-const REGION_FLOATS = 1 << 17;
+const REGION_FLOATS = 1 << 18;
 
 /** One engine with a guarded region per operand, all reserved before any view is made. */
 function setup(build: SimdBuild = 'baseline') {
@@ -369,12 +369,35 @@ describe.each(BUILDS)('conv2d vs the direct reference, %s build', (build) => {
  * The direct C = 1 kernels against im2col + GEMM on the same operands, bit for bit (the kernels
  * promise it for finite weights / dout), then against the f64 reference.
  */
-function checkDirectC1(env: Env, rng: Rng, s: ConvShape, flags: number, withBias: boolean): void {
+function checkDirectC1(
+  env: Env,
+  rng: Rng,
+  s: ConvShape,
+  flags: number,
+  withBias: boolean,
+  zeroFrame = false,
+): void {
   const { k, ptr } = env;
   const { OH, OW, M, Kc } = convDims(s);
   const { B, H, W, OC, KH, KW, pad } = s;
-  const what = `direct ${describeConv(s)} flags ${flags} bias ${withBias}`;
+  const what = `direct ${describeConv(s)} flags ${flags} bias ${withBias} zero frame ${zeroFrame}`;
   const d = randomConvData(rng, s);
+  if (zeroFrame) {
+    // Like a digit: zeros outside a box, and inside it a third of the pixels 0 or −0. The
+    // kernels skip all-zero inputs (same bits promised); −0 must not change anything either.
+    for (let b = 0; b < B; b++) {
+      const [y0, x0] = [Math.floor(H / 4), Math.floor(W / 3)];
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const inBox = y >= y0 && y < H - y0 && x >= x0 && x < W - x0;
+          const u = rng.nextFloat();
+          const i = (b * H + y) * W + x;
+          if (!inBox || u < 0.2) d.inp[i] = 0;
+          else if (u < 0.33) d.inp[i] = -0;
+        }
+      }
+    }
+  }
   const old = new Float32Array(M * OC);
   rng.fillUniform(old, -1, 1);
   env.put('inp', d.inp);
@@ -495,6 +518,20 @@ describe.each(BUILDS)('conv2d_direct_c1_*, stride 1, %s build', (build) => {
   it("LeNet-5's conv1 (batch 3)", () => {
     checkDirectC1(env, rng, LENET_CONVS[0], GEMM_RELU, true);
     checkDirectC1(env, rng, LENET_CONVS[0], 0, false);
+  });
+
+  it('zero frames and −0 inputs (the skipped all-zero rows and pixels): the same bits', () => {
+    checkDirectC1(env, rng, LENET_CONVS[0], GEMM_RELU, true, true);
+    checkDirectC1(env, rng, LENET_CONVS[0], GEMM_ACCUMULATE, false, true);
+    for (const [H, W, KH, KW, pad] of [
+      [16, 19, 5, 5, 2],
+      [12, 13, 5, 5, 0],
+      [9, 11, 3, 3, 1],
+      [14, 9, 5, 2, 1],
+    ]) {
+      const shape = { B: 2, H, W, C: 1, OC: 6, KH, KW, stride: 1, pad };
+      checkDirectC1(env, rng, shape, GEMM_RELU, true, true);
+    }
   });
 });
 

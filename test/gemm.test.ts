@@ -13,7 +13,7 @@
 import { describe, it, expect } from 'vitest';
 import type { SimdBuild } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../src/engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A, type Kernels } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
 import { BUILDS } from './builds.js';
 import { gemmRef, gemmTolerance, type GemmLayout } from './reference/gemm.js';
@@ -405,6 +405,92 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
       }
     });
   }
+});
+
+/**
+ * GEMM_SPARSE_A skips, per 4-row strip of A, the k where the strip is all zeros. The promise is
+ * stronger than the tolerance: the same bits as the dense kernel. A is made of strips of every
+ * kind — all zero, MNIST-like (≈80% zeros), dense (past the sparse threshold), with −0 and NaN —
+ * on shapes with M, N and K tails, past one 128-row block, and with each epilogue.
+ */
+describe.each(BUILDS)('GEMM_SPARSE_A, %s build', (build) => {
+  const env = setup(build);
+  const rng = new Rng(8088);
+
+  /** Logical A (M, K) with zero patterns that vary by 4-row strip. */
+  function sparseA(M: number, K: number): Float32Array {
+    const a = new Float32Array(M * K);
+    for (let i = 0; i < M; i++) {
+      const kind = Math.floor(i / 4) % 5;
+      for (let kk = 0; kk < K; kk++) {
+        const u = rng.nextFloat();
+        const v = rng.nextFloat() * 2 - 1;
+        a[i * K + kk] =
+          kind === 0 ? 0 : kind === 1 ? (u < 0.8 ? 0 : v) : kind === 2 ? v : u < 0.5 ? -0 : v;
+      }
+    }
+    return a;
+  }
+
+  function both(
+    layout: 'nn' | 'tn',
+    M: number,
+    N: number,
+    K: number,
+    flags: number,
+    a: Float32Array,
+  ) {
+    for (let i = 0; i < M; i++) {
+      for (let kk = 0; kk < K; kk++)
+        env.A[layout === 'tn' ? kk * M + i : i * K + kk] = a[i * K + kk];
+    }
+    rng.fillUniform(env.B.subarray(0, K * N), -1, 1);
+    rng.fillUniform(env.bias.subarray(0, N), -1, 1);
+    const old = new Float32Array(M * N);
+    rng.fillUniform(old, -1, 1);
+    env.C.set(old);
+    const dense = bits(env.run(layout, M, N, K, flags, true).slice());
+    env.C.set(old);
+    const sparse = bits(env.run(layout, M, N, K, flags | GEMM_SPARSE_A, true).slice());
+    return { dense, sparse };
+  }
+
+  for (const layout of ['nn', 'tn'] as const) {
+    it(`${layout}: the same bits as the dense kernel on zero, sparse, dense and −0 strips`, () => {
+      const shapes: [number, number, number][] = [
+        [32, 256, 784],
+        [784, 256, 32],
+        [1, 8, 5],
+        [7, 17, 33],
+        [21, 40, 9],
+        [300, 24, 19],
+        [40, 3, 50],
+        [20, 0, 5],
+        [20, 16, 0],
+      ];
+      let e = 0;
+      for (const [M, N, K] of shapes) {
+        const flags = [0, GEMM_RELU, GEMM_ACCUMULATE, GEMM_ACCUMULATE | GEMM_RELU][e++ % 4]!;
+        const { dense, sparse } = both(layout, M, N, K, flags, sparseA(M, K));
+        expect(sparse, `${layout} ${M}×${N}×${K} flags ${flags}`).toEqual(dense);
+      }
+    });
+  }
+
+  it('a NaN in A still propagates (NaN ≠ 0 is kept)', () => {
+    const [M, N, K] = [8, 16, 12];
+    const a = new Float32Array(M * K); // all zero but one NaN
+    a[5 * K + 7] = NaN;
+    for (const layout of ['nn', 'tn'] as const) {
+      const { sparse } = both(layout, M, N, K, 0, a);
+      const c = new Float32Array(new Uint32Array(sparse).buffer);
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) {
+          expect(Number.isNaN(c[i * N + j]), `${layout} C[${i},${j}]`).toBe(i === 5);
+        }
+      }
+    }
+  });
 });
 
 describe('the two builds', () => {

@@ -2,7 +2,8 @@
  * Multi-threaded kernels: a GEMM computed as column shares (gemm_f32_cols) equals the whole call
  * bit for bit on awkward shapes in every layout and epilogue, and training with 2 or 3 threads
  * gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
- * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too).
+ * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too) — and as one thread with the
+ * first layer's zero skipping (EngineOptions.sparseInput) turned off.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -98,10 +99,13 @@ describe('training on several threads gives the weights of one thread, bit for b
   ];
   for (const build of BUILDS) {
     for (const [preset, options] of cases) {
-      it(`${preset}, ${build} build, 1 vs 2 vs 3 threads`, () => {
-        const hashes = [1, 2, 3].map((threads) => {
-          const engine = createEngine({ simd: build, threads });
+      it(`${preset}, ${build} build, 1 vs 2 vs 3 threads, zero inputs skipped or not`, () => {
+        // The last run also turns off the first layer's zero skipping (GEMM_SPARSE_A).
+        const runs = [1, 2, 3, 1].map((threads, i) => ({ threads, sparseInput: i < 3 }));
+        const hashes = runs.map(({ threads, sparseInput }) => {
+          const engine = createEngine({ simd: build, threads, sparseInput });
           expect(engine.threads).toBe(threads);
+          expect(engine.sparseInput).toBe(sparseInput);
           const model = createModel(preset, { seed: 5, engine });
           const { history } = fit(model, data, options);
           expect(history[0]!.testAccuracy).toBeGreaterThan(0.5);
@@ -110,6 +114,7 @@ describe('training on several threads gives the weights of one thread, bit for b
         });
         expect(hashes[1]).toBe(hashes[0]);
         expect(hashes[2]).toBe(hashes[0]);
+        expect(hashes[3]).toBe(hashes[0]);
       });
     }
   }

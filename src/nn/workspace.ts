@@ -16,7 +16,7 @@
  * every conv layer's input gradient, one GEMM scratch every GEMM.
  */
 import { ALIGN, alignUp, formatBytes } from '../engine/engine.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, type Kernels } from '../engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A, type Kernels } from '../engine/kernels.js';
 import type { Rng } from '../engine/rng.js';
 import { FLOAT_BYTES, type LossName, type Model } from './model.js';
 import { shapeSize, type Activation, type ResolvedLayer } from './spec.js';
@@ -224,6 +224,11 @@ export class Workspace {
     return this.buffers[this.buffers.length - 1]!.out;
   }
 
+  /** GEMM_SPARSE_A for the first layer, whose A is the input batch (EngineOptions.sparseInput). */
+  private sparseFlag(i: number): number {
+    return i === 0 && this.model.engine.sparseInput ? GEMM_SPARSE_A : 0;
+  }
+
   private inputOf(i: number): number {
     return i === 0 ? this.inputPtr : this.buffers[i - 1]!.out;
   }
@@ -249,7 +254,7 @@ export class Workspace {
             B,
             l.outShape.c,
             shapeSize(l.inShape),
-            reluFlag,
+            reluFlag | this.sparseFlag(i),
             this.scratchPtr,
           );
           if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);
@@ -398,7 +403,8 @@ export class Workspace {
           const K = shapeSize(l.inShape);
           const N = l.outShape.c;
           activationBackward(k, l.activation, l.alpha, buf.delta, buf.out, n);
-          k.gemm_f32_tn(weight + toGrads, inp, buf.delta, 0, K, N, B, flags, this.scratchPtr);
+          const dwFlags = flags | this.sparseFlag(i);
+          k.gemm_f32_tn(weight + toGrads, inp, buf.delta, 0, K, N, B, dwFlags, this.scratchPtr);
           if (bias) k.dense_bias_backward(bias + toGrads, buf.delta, B, N, flags);
           if (dinp) k.gemm_f32_nt(dinp, buf.delta, weight, 0, B, K, N, 0, this.scratchPtr);
           break;
