@@ -146,6 +146,11 @@ function commandFor(engine: EngineName, s: Settings): { file: string; args: stri
   switch (engine) {
     case 'mnist-wasm':
       return { file: process.execPath, args: [fromHere('./peers/mnist-wasm-peer.js')] };
+    case 'mnist-wasm-dense':
+      return {
+        file: process.execPath,
+        args: [fromHere('./peers/mnist-wasm-peer.js'), '--dense-input'],
+      };
     case 'tfjs-wasm':
     case 'tfjs-cpu':
       return {
@@ -543,7 +548,12 @@ function describeEngine(engine: EngineName, info: PeerInfo | undefined, s: Setti
   const i = info ?? {};
   switch (engine) {
     case 'mnist-wasm':
-      return `mnist-wasm: 1 thread, ${String(i.build ?? '?')} SIMD build`;
+      return `mnist-wasm: 1 thread, ${String(i.build ?? '?')} SIMD build, zero inputs skipped`;
+    case 'mnist-wasm-dense':
+      return (
+        `mnist-wasm-dense: 1 thread, ${String(i.build ?? '?')} SIMD build, ` +
+        'sparseInput: false (dense first-layer GEMMs; LeNet-5 conv1 still skips zeros)'
+      );
     case 'tfjs-wasm':
       return (
         `tfjs-wasm: tfjs ${String(i.version ?? '?')}, ${String(i.binary ?? '?')}, ` +

@@ -23,6 +23,8 @@ export interface TrainingResult {
   model: string;
   /** The kernel build the engine ran. */
   build: SimdBuild;
+  /** Whether the first layer skipped zero inputs (EngineOptions.sparseInput). */
+  sparseInput: boolean;
   parameters: number;
   batchSize: number;
   /** From the benchmark package: one step per call. */
@@ -40,8 +42,9 @@ function stepBenchmark(
   data: DataSplit,
   batchSize: number,
   simd: SimdChoice,
+  sparseInput: boolean,
 ): { hz: number; rme: number } {
-  const model = createModel(name, { seed: 1, engine: createEngine({ simd }) });
+  const model = createModel(name, { seed: 1, engine: createEngine({ simd, sparseInput }) });
   const ws = new Workspace(model, batchSize);
   const staged = stage(model, data.train);
   const optimizer = new Optimizer(model, { type: 'adam', learningRate: 1e-3 });
@@ -67,8 +70,15 @@ function stepBenchmark(
 
 export function benchTraining(
   data: DataSplit,
-  options: { epochs?: number; models?: string[]; epochModels?: string[]; simd?: SimdChoice } = {},
+  options: {
+    epochs?: number;
+    models?: string[];
+    epochModels?: string[];
+    simd?: SimdChoice;
+    sparseInput?: boolean;
+  } = {},
 ): TrainingResult[] {
+  const sparseInput = options.sparseInput ?? true;
   const epochs = options.epochs ?? 3;
   const simd = options.simd ?? 'auto';
   const build = createEngine({ simd }).build;
@@ -76,10 +86,11 @@ export function benchTraining(
   const batchSize = 32;
   const results: TrainingResult[] = [];
   for (const name of options.models ?? presetNames()) {
-    const { hz, rme } = stepBenchmark(name, data, batchSize, simd);
+    const { hz, rme } = stepBenchmark(name, data, batchSize, simd, sparseInput);
     const result: TrainingResult = {
       model: name,
       build,
+      sparseInput,
       parameters: createModel(name).parameterCount,
       batchSize,
       stepSamplesPerSecond: hz * batchSize,
@@ -90,7 +101,7 @@ export function benchTraining(
       testAccuracy: null,
     };
     if (epochModels.has(name)) {
-      const model = createModel(name, { seed: 1, engine: createEngine({ simd }) });
+      const model = createModel(name, { seed: 1, engine: createEngine({ simd, sparseInput }) });
       const optimizer = { type: 'adam' as const, learningRate: 1e-3 };
       fit(model, { train: subset(data.train, 0, 6000) }, { epochs: 1, batchSize, optimizer });
       model.initialize(1);
@@ -116,7 +127,7 @@ export function formatTrainingTable(rows: TrainingResult[]): string {
     'test acc',
   ];
   const lines = rows.map((r) => [
-    r.model,
+    r.sparseInput ? r.model : `${r.model} (zeros not skipped)`,
     r.build,
     r.parameters.toLocaleString('en-US'),
     `${Math.round(r.stepSamplesPerSecond).toLocaleString('en-US')} (±${r.stepRme.toFixed(1)}%)`,

@@ -1,12 +1,21 @@
 /**
  * The mnist-wasm side of the peer benchmark: one measurement per process (protocol.ts), through
  * the public API only — createModel, fit, evaluate, predict — on one thread with the kernel build
- * the engine loader picks on this Node (reported as `build`).
+ * the engine loader picks on this Node (reported as `build`). `--dense-input` turns off the first
+ * layer's zero skipping (sparseInput: false) and reports as mnist-wasm-dense.
  *
  *   node dist/bench/peers/mnist-wasm-peer.js --workload lenet5 --mode train --warmup 320
  */
 import { Command } from 'commander';
-import { createModel, evaluate, fit, predict, subset, type Model } from '../../src/index.js';
+import {
+  createEngine,
+  createModel,
+  evaluate,
+  fit,
+  predict,
+  subset,
+  type Model,
+} from '../../src/index.js';
 import {
   addRequestOptions,
   BATCH_SIZE,
@@ -22,19 +31,27 @@ import {
 
 const OPTIMIZER = { type: 'adam', learningRate: LEARNING_RATE } as const;
 
+/** --dense-input: the first layer's GEMMs do not skip zero pixels (sparseInput: false). */
+let sparseInput = true;
+let engineName: 'mnist-wasm' | 'mnist-wasm-dense' = 'mnist-wasm';
+
+function newModel(r: PeerRequest, seed: number): Model {
+  return createModel(r.workload, { seed, engine: createEngine({ sparseInput }) });
+}
+
 function info(model: Model): PeerResult['info'] {
-  return { build: model.engine.build, threads: 1, simd: true };
+  return { build: model.engine.build, threads: 1, simd: true, sparseInput };
 }
 
 function train(r: PeerRequest): PeerResult {
   const { train, test } = mnistSlices(r);
   if (r.warmup > 0) {
     // A throwaway model: the timed model starts from the same weights as in a cold run.
-    const warm = createModel(r.workload, { seed: r.seed + 1 });
+    const warm = newModel(r, r.seed + 1);
     const slice = subset(train, 0, Math.min(r.warmup, train.count));
     fit(warm, { train: slice }, { epochs: 1, batchSize: BATCH_SIZE, optimizer: OPTIMIZER });
   }
-  const model = createModel(r.workload, { seed: r.seed });
+  const model = newModel(r, r.seed);
   const started = performance.now();
   const { history } = fit(
     model,
@@ -44,7 +61,7 @@ function train(r: PeerRequest): PeerResult {
   const seconds = (performance.now() - started) / 1000;
   const trainLoss = history[0]!.trainLoss;
   return {
-    engine: 'mnist-wasm',
+    engine: engineName,
     workload: r.workload,
     mode: 'train',
     samples: train.count,
@@ -59,7 +76,7 @@ function train(r: PeerRequest): PeerResult {
 /** Untrained weights: the speed of a forward pass does not depend on them. */
 function infer(r: PeerRequest): PeerResult {
   const { test } = mnistSlices(r);
-  const model = createModel(r.workload, { seed: r.seed });
+  const model = newModel(r, r.seed);
   if (r.warmup > 0) {
     const warm = subset(test, 0, Math.min(r.warmup, test.count));
     predict(model, warm.images, { batchSize: INFER_BATCH_SIZE });
@@ -68,7 +85,7 @@ function infer(r: PeerRequest): PeerResult {
   predict(model, test.images, { batchSize: INFER_BATCH_SIZE });
   const seconds = (performance.now() - started) / 1000;
   return {
-    engine: 'mnist-wasm',
+    engine: engineName,
     workload: r.workload,
     mode: 'infer',
     samples: test.count,
@@ -78,13 +95,20 @@ function infer(r: PeerRequest): PeerResult {
 }
 
 function main(): void {
-  const program = addRequestOptions(new Command('mnist-wasm-peer'));
+  const program = addRequestOptions(new Command('mnist-wasm-peer')).option(
+    '--dense-input',
+    'do not skip zero pixels in the first layer (EngineOptions.sparseInput: false)',
+  );
   program.parse();
+  if (program.opts().denseInput) {
+    sparseInput = false;
+    engineName = 'mnist-wasm-dense';
+  }
   const r = requestFrom(program.opts());
   try {
     emit(r.mode === 'train' ? train(r) : infer(r));
   } catch (e) {
-    emit({ engine: 'mnist-wasm', workload: r.workload, mode: r.mode, error: errorMessage(e) });
+    emit({ engine: engineName, workload: r.workload, mode: r.mode, error: errorMessage(e) });
   }
 }
 

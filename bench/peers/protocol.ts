@@ -24,7 +24,17 @@ import { loadMnist } from '../../src/data/mnist.js';
 export const WORKLOADS = ['mlp-256-128', 'mlp-128-64', 'lenet5'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
-export const ENGINES = ['mnist-wasm', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'] as const;
+/**
+ * mnist-wasm-dense is mnist-wasm with the first layer's zero skipping off (sparseInput: false):
+ * the same results, and what the kernels alone give.
+ */
+export const ENGINES = [
+  'mnist-wasm',
+  'mnist-wasm-dense',
+  'tfjs-wasm',
+  'tfjs-cpu',
+  'pytorch',
+] as const;
 export type EngineName = (typeof ENGINES)[number];
 
 export type Mode = 'train' | 'infer';
