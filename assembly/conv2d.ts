@@ -134,6 +134,35 @@ export function conv2d_col2im(
 }
 
 /**
+ * dst (B, H + 2·pad, W + 2·pad, 1) = src (B, H, W, 1) with a frame of `pad` zeros: the direct
+ * kernels then run with pad 0, where every tile takes the interior path (no per-tap bounds
+ * tests) and the frame's zeros are skipped like the digit's own background. The products they
+ * add over the frame are 0 · w = ±0, so the bits equal the padded kernels'.
+ */
+export function pad_images(dst: usize, src: usize, B: i32, H: i32, W: i32, pad: i32): void {
+  const rowBytes = (<usize>W) << 2;
+  const padBytes = (<usize>pad) << 2;
+  const outRowBytes = rowBytes + (padBytes << 1);
+  const frameBytes = <usize>pad * outRowBytes;
+  for (let b = 0; b < B; b++) {
+    zero_bytes(dst, frameBytes + padBytes);
+    dst += frameBytes + padBytes;
+    for (let y = 0; y < H; y++) {
+      memory.copy(dst, src, rowBytes);
+      dst += rowBytes;
+      src += rowBytes;
+      // this row's right pad and the next row's left pad (or the bottom frame's start)
+      if (y + 1 < H) {
+        zero_bytes(dst, padBytes << 1);
+        dst += padBytes << 1;
+      }
+    }
+    zero_bytes(dst, padBytes + frameBytes);
+    dst += padBytes + frameBytes;
+  }
+}
+
+/**
  * Direct convolution of a single-channel input (C = 1) with stride 1, for a network's first
  * layer: out (B, OH, OW, OC) = conv(inp (B, H, W, 1), w (KH, KW, 1, OC)) (+ old out when
  * GEMM_ACCUMULATE) (+ bias when bias ≠ 0) (ReLU when GEMM_RELU) — the result of conv2d_im2col +

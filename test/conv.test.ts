@@ -460,6 +460,58 @@ function checkDirectC1(
   expect(bits(directOut), `${what}: forward`).toEqual(bits(gemmOut));
   expect(bits(directDw), `${what}: dW`).toEqual(bits(gemmDw));
 
+  if (pad > 0) {
+    // The workspace's route: the input inside a frame of zeros (pad_images), then pad 0.
+    const [HP, WP] = [H + 2 * pad, W + 2 * pad];
+    env.arm('cols', B * HP * WP);
+    k.pad_images(ptr('cols'), ptr('inp'), B, H, W, pad);
+    env.checkGuards('cols', B * HP * WP, `${what}: pad_images`);
+    const framed = env.f32('cols', B * HP * WP);
+    for (let i = 0; i < framed.length; i++) {
+      const [b, y, x] = [Math.floor(i / (HP * WP)), Math.floor(i / WP) % HP, i % WP];
+      const inside = y >= pad && y < H + pad && x >= pad && x < W + pad;
+      const want = inside ? d.inp[(b * H + y - pad) * W + x - pad]! : 0;
+      if (!Object.is(framed[i], Math.fround(want))) {
+        throw new Error(`${what}: pad_images (${b}, ${y}, ${x}) = ${framed[i]}, expected ${want}`);
+      }
+    }
+    env.arm('out', M * OC);
+    env.put('out', old);
+    env.arm('dw', Kc * OC);
+    k.conv2d_direct_c1_forward(
+      ptr('out'),
+      ptr('cols'),
+      ptr('w'),
+      biasPtr,
+      B,
+      HP,
+      WP,
+      OC,
+      KH,
+      KW,
+      0,
+      OH,
+      OW,
+      flags,
+    );
+    k.conv2d_direct_c1_backward_weight(
+      ptr('dw'),
+      ptr('cols'),
+      ptr('dout'),
+      B,
+      HP,
+      WP,
+      OC,
+      KH,
+      KW,
+      0,
+      OH,
+      OW,
+    );
+    expect(bits(env.f32('out', M * OC)), `${what}: framed forward`).toEqual(bits(gemmOut));
+    expect(bits(env.f32('dw', Kc * OC)), `${what}: framed dW`).toEqual(bits(gemmDw));
+  }
+
   // And against the definitions (old out and the flags applied by hand).
   const absSum = new Float64Array(M * OC);
   const ref = conv2dForwardRef(s, d.inp, d.w, withBias ? d.bias : null, false, absSum);

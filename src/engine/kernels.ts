@@ -122,6 +122,8 @@ export interface Kernels {
     OW: number,
   ): void;
 
+  /** dst (B, H + 2·pad, W + 2·pad, 1) = src (B, H, W, 1) inside a frame of zeros. */
+  pad_images(dst: number, src: number, B: number, H: number, W: number, pad: number): void;
   /** Direct conv for one input channel and stride 1 (conv1 of MNIST nets); flags as GEMM. */
   conv2d_direct_c1_forward(
     out: number,

@@ -45,7 +45,15 @@ function layerBytes(
   const kernelArea = l.kernelSize * l.kernelSize;
   return {
     out: l.type === 'flatten' ? 0 : outBytes,
-    cols: l.type === 'conv2d' && !direct ? positions * kernelArea * l.inShape.c * FLOAT_BYTES : 0,
+    // A direct conv's cols holds its zero-framed input instead (see Workspace.framedInput).
+    cols:
+      l.type !== 'conv2d'
+        ? 0
+        : direct
+          ? l.padding > 0
+            ? cap * (l.inShape.h + 2 * l.padding) * (l.inShape.w + 2 * l.padding) * FLOAT_BYTES
+            : 0
+          : positions * kernelArea * l.inShape.c * FLOAT_BYTES,
     dw: direct ? kernelArea * l.outShape.c * FLOAT_BYTES : 0,
     argmax: l.type === 'maxPool2d' ? outBytes : 0,
     mask: l.type === 'dropout' ? outBytes : 0,
@@ -224,6 +232,25 @@ export class Workspace {
     return this.buffers[this.buffers.length - 1]!.out;
   }
 
+  /**
+   * The input of a direct conv with padding, copied inside a frame of zeros (into its cols
+   * buffer, by the forward pass; the backward pass reads the same copy): the kernels then run
+   * with pad 0, all tiles on their fast interior path, with the same bits (pad_images).
+   */
+  private framedInput(
+    l: ResolvedLayer,
+    inp: number,
+    B: number,
+    write: boolean,
+  ): { ptr: number; H: number; W: number; pad: number } {
+    const { h: H, w: W } = l.inShape;
+    const pad = l.padding;
+    if (pad === 0) return { ptr: inp, H, W, pad };
+    const cols = this.buffers[l.index]!.cols;
+    if (write) this.model.engine.kernels.pad_images(cols, inp, B, H, W, pad);
+    return { ptr: cols, H: H + 2 * pad, W: W + 2 * pad, pad: 0 };
+  }
+
   /** GEMM_SPARSE_A for the first layer, whose A is the input batch (EngineOptions.sparseInput). */
   private sparseFlag(i: number): number {
     return i === 0 && this.model.engine.sparseInput ? GEMM_SPARSE_A : 0;
@@ -264,18 +291,19 @@ export class Workspace {
           const { h: OH, w: OW, c: OC } = l.outShape;
           const ks = l.kernelSize;
           if (isDirectConv(l)) {
+            const f = this.framedInput(l, inp, B, true);
             k.conv2d_direct_c1_forward(
               buf.out,
-              inp,
+              f.ptr,
               weight,
               bias,
               B,
-              H,
-              W,
+              f.H,
+              f.W,
               OC,
               ks,
               ks,
-              l.padding,
+              f.pad,
               OH,
               OW,
               reluFlag,
@@ -417,17 +445,18 @@ export class Workspace {
           activationBackward(k, l.activation, l.alpha, buf.delta, buf.out, n);
           if (isDirectConv(l)) {
             const target = accumulate ? buf.dw : weight + toGrads;
+            const f = this.framedInput(l, inp, B, false);
             k.conv2d_direct_c1_backward_weight(
               target,
-              inp,
+              f.ptr,
               buf.delta,
               B,
-              H,
-              W,
+              f.H,
+              f.W,
               OC,
               ks,
               ks,
-              l.padding,
+              f.pad,
               OH,
               OW,
             );
