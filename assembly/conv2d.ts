@@ -15,6 +15,10 @@
  * one contiguous copy (im2col) or add (col2im) of (kw1 − kw0)·C floats, 4 at a time, and the
  * parts of the window over the zero padding are plain zero stores (im2col) or skipped (col2im).
  *
+ * The input gradient has a sparse route too: conv2d_backward_input_scatter visits only the
+ * non-zero entries of dout (most of them are zero after ReLU and max-pool backward) and adds
+ * each one's kernel rows straight into dinp, with the same bits as gemm_f32_nt + col2im.
+ *
  * A single-channel first layer (C = 1, stride 1: LeNet's conv1) has direct kernels too,
  * conv2d_direct_c1_forward and conv2d_direct_c1_backward_weight, which give the same bits as
  * the im2col + GEMM route without materialising cols. Measured on LeNet's conv1 at batch 32
@@ -130,6 +134,240 @@ export function conv2d_col2im(
         src += rowBytes;
       }
     }
+  }
+}
+
+/** wT (OC, K) = w (K, OC)ᵀ: a conv weight (KH, KW, C, OC) as (OC, KH, KW, C), for the scatter. */
+export function conv2d_weight_transpose(wT: usize, w: usize, K: i32, OC: i32): void {
+  const ocBytes = (<usize>OC) << 2;
+  for (let oc = 0; oc < OC; oc++) {
+    let src = w + ((<usize>oc) << 2);
+    for (let k = 0; k < K; k++) {
+      store<f32>(wT, load<f32>(src));
+      wT += 4;
+      src += ocBytes;
+    }
+  }
+}
+
+/**
+ * dinp (B, H, W, C) = the input gradient of a conv from its output gradient delta (B, OH, OW, OC)
+ * and wT (OC, KH, KW, C) (conv2d_weight_transpose), without dcols: for each output position
+ * (b, oh, ow) ascending, each kernel row kh and each run of ≤ 32 floats of that row's in-bounds
+ * columns, acc = Σ delta[b, oh, ow, oc] · wT[oc, kh, run] over oc ascending in 8 vector registers,
+ * then dinp[b, oh·stride − pad + kh, run] += acc. Overwrites dinp (zeroes it first).
+ *
+ * Why: after ReLU and max-pool backward most of delta is exact zeros (≈79% for LeNet-5's conv2
+ * on MNIST batches), and a zero contributes nothing: only the oc with delta ≠ 0 (a NaN counts,
+ * and propagates; ±0 does not) are visited, found with one vector compare per 4 channels, and
+ * the positions where every oc is 0 cost nothing but that compare. The dense route,
+ * gemm_f32_nt into dcols (B·OH·OW, KH·KW·C) then conv2d_col2im, multiplies every zero and
+ * writes and reads back dcols (1.9 MB for conv2 at batch 32). Measured on conv2 at batch 32 with
+ * dout from MNIST training (relaxed build, one thread, medians of interleaved runs): 0.24 ms
+ * against 0.50 ms (warm caches) and 0.24 against 0.81 ms inside training steps. With every
+ * dout ≠ 0 it is ≈1.8× slower than that route, so the host picks by density (src/nn/workspace.ts).
+ *
+ * Bits: acc is gemm_f32_nt's dcols element — one madd chain from +0 over oc ascending, where a
+ * skipped term madd(±0, w, acc) would leave acc unchanged, or turn a −0 into +0 — and it is
+ * added to dinp in conv2d_col2im's order (positions ascending; a skipped all-zero position would
+ * add +0). dinp starts at +0 and so is never −0, and adding −0 or +0 to it gives the same bits;
+ * so the result equals gemm_f32_nt + conv2d_col2im bit for bit when the weights are finite
+ * (0 · ±Inf or 0 · NaN is NaN there and skipped here), in either build, and an image's bits do
+ * not depend on its batch neighbours.
+ *
+ * Reads up to 3 floats past each run of wT (XNNPACK's XNN_OOB_READS idea: the partial last
+ * vector is loaded whole), so the 3 floats after wT's OC·KH·KW·C must be addressable; their
+ * lanes are never stored. dinp is read and written only inside its runs.
+ */
+export function conv2d_backward_input_scatter(
+  dinp: usize,
+  delta: usize,
+  wT: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  C: i32,
+  OC: i32,
+  KH: i32,
+  KW: i32,
+  stride: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  const pixBytes = (<usize>C) << 2;
+  const inRowBytes = <usize>W * pixBytes;
+  const imageBytes = <usize>H * inRowBytes;
+  const segBytes = <usize>KW * pixBytes; // one kernel row of wT
+  const ocBytes = <usize>KH * segBytes; // one output channel of wT
+  const deltaPixBytes = (<usize>OC) << 2;
+  zero_bytes(dinp, <usize>B * imageBytes);
+  let d = delta;
+  for (let b = 0; b < B; b++) {
+    const image = dinp + <usize>b * imageBytes;
+    for (let oh = 0; oh < OH; oh++) {
+      const ih0 = oh * stride - pad;
+      const kh0 = min(KH, max(0, -ih0));
+      const kh1 = max(kh0, min(KH, H - ih0));
+      for (let ow = 0; ow < OW; ow++, d += deltaPixBytes) {
+        const mask0 = nonzero_mask(d, min(OC, 64));
+        if (mask0 == 0 && (OC <= 64 || !any_nonzero(d + 256, OC - 64))) continue;
+        const iw0 = ow * stride - pad;
+        const kw0 = min(KW, max(0, -iw0));
+        const kw1 = max(kw0, min(KW, W - iw0));
+        const n = (kw1 - kw0) * C; // floats in each kernel row's run
+        if (n == 0 || kh1 == kh0) continue;
+        const dst = image + <usize>(ih0 + kh0) * inRowBytes + <usize>(iw0 + kw0) * pixBytes;
+        const w = wT + <usize>kh0 * segBytes + <usize>kw0 * pixBytes;
+        scatter_window(dst, inRowBytes, w, segBytes, ocBytes, d, OC, mask0, kh1 - kh0, n);
+      }
+    }
+  }
+}
+
+/**
+ * One output position's share of conv2d_backward_input_scatter: for each of `rows` kernel rows
+ * (dst and w step by dstRowBytes and wRowBytes) and each run of ≤ 32 of its n floats,
+ * dst[run] += Σ over oc ascending with delta[oc] ≠ 0 of delta[oc] · w[oc·ocBytes + run]:
+ * 8 accumulators + the broadcast delta + one weight vector = 10 vector registers. mask0 has bit
+ * oc set for the oc < 64 with delta[oc] ≠ 0; later groups of 64 are scanned here. (One call per
+ * position, not per kernel row: the calls cost ≈20% of the kernel's time on LeNet's conv2.)
+ */
+function scatter_window(
+  dst: usize,
+  dstRowBytes: usize,
+  w: usize,
+  wRowBytes: usize,
+  ocBytes: usize,
+  delta: usize,
+  OC: i32,
+  mask0: u64,
+  rows: i32,
+  n: i32,
+): void {
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < n; j += 32) {
+      const m = min(32, n - j);
+      const vectors = (m + 3) >> 2;
+      const run = dst + ((<usize>j) << 2);
+      const wr = w + ((<usize>j) << 2);
+      let a0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0);
+      let a5 = f32x4.splat(0);
+      let a6 = f32x4.splat(0);
+      let a7 = f32x4.splat(0);
+      for (let g = 0; g < OC; g += 64) {
+        let mask = g == 0 ? mask0 : nonzero_mask(delta + ((<usize>g) << 2), min(OC - g, 64));
+        while (mask) {
+          const oc = g + <i32>ctz(mask);
+          mask &= mask - 1;
+          const x = v128.load32_splat(delta + ((<usize>oc) << 2));
+          const p = wr + <usize>oc * ocBytes;
+          // Full runs (LeNet's conv2 rows: KW·C = 30 floats, 8 vectors) take the branch-free path.
+          if (vectors == 8) {
+            a0 = madd(x, v128.load(p), a0);
+            a1 = madd(x, v128.load(p, 16), a1);
+            a2 = madd(x, v128.load(p, 32), a2);
+            a3 = madd(x, v128.load(p, 48), a3);
+            a4 = madd(x, v128.load(p, 64), a4);
+            a5 = madd(x, v128.load(p, 80), a5);
+            a6 = madd(x, v128.load(p, 96), a6);
+            a7 = madd(x, v128.load(p, 112), a7);
+          } else {
+            a0 = madd(x, v128.load(p), a0);
+            if (vectors > 1) a1 = madd(x, v128.load(p, 16), a1);
+            if (vectors > 2) a2 = madd(x, v128.load(p, 32), a2);
+            if (vectors > 3) a3 = madd(x, v128.load(p, 48), a3);
+            if (vectors > 4) a4 = madd(x, v128.load(p, 64), a4);
+            if (vectors > 5) a5 = madd(x, v128.load(p, 80), a5);
+            if (vectors > 6) a6 = madd(x, v128.load(p, 96), a6);
+          }
+        }
+      }
+      if (vectors == 8) {
+        v128.store(run, f32x4.add(v128.load(run), a0));
+        v128.store(run, f32x4.add(v128.load(run, 16), a1), 16);
+        v128.store(run, f32x4.add(v128.load(run, 32), a2), 32);
+        v128.store(run, f32x4.add(v128.load(run, 48), a3), 48);
+        v128.store(run, f32x4.add(v128.load(run, 64), a4), 64);
+        v128.store(run, f32x4.add(v128.load(run, 80), a5), 80);
+        v128.store(run, f32x4.add(v128.load(run, 96), a6), 96);
+        add_floats(run + 112, a7, m - 28);
+      } else {
+        add_floats(run, a0, m);
+        if (m > 4) add_floats(run + 16, a1, m - 4);
+        if (m > 8) add_floats(run + 32, a2, m - 8);
+        if (m > 12) add_floats(run + 48, a3, m - 12);
+        if (m > 16) add_floats(run + 64, a4, m - 16);
+        if (m > 20) add_floats(run + 80, a5, m - 20);
+        if (m > 24) add_floats(run + 96, a6, m - 24);
+      }
+    }
+    dst += dstRowBytes;
+    w += wRowBytes;
+  }
+}
+
+/**
+ * How many of the n floats at x are ≠ 0 (NaN counts, ±0 does not): the host picks a conv's input
+ * gradient route (conv2d_backward_input_scatter or the GEMM) from this count of its dout.
+ */
+export function count_nonzero(x: usize, n: i32): i32 {
+  let counts = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    // ne gives −1 (all bits set) in each lane that is ≠ 0.
+    counts = i32x4.sub(counts, f32x4.ne(v128.load(x + ((<usize>i) << 2)), f32x4.splat(0)));
+  }
+  let count =
+    i32x4.extract_lane(counts, 0) +
+    i32x4.extract_lane(counts, 1) +
+    i32x4.extract_lane(counts, 2) +
+    i32x4.extract_lane(counts, 3);
+  for (; i < n; i++) if (load<f32>(x + ((<usize>i) << 2)) != 0) count++;
+  return count;
+}
+
+/** Bit i set when the float p[i] ≠ 0 (NaN included, ±0 not), for i < n ≤ 64. */
+function nonzero_mask(p: usize, n: i32): u64 {
+  let mask: u64 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const nz = f32x4.ne(v128.load(p + ((<usize>i) << 2)), f32x4.splat(0));
+    mask |= (<u64>i32x4.bitmask(nz)) << (<u64>i);
+  }
+  for (; i < n; i++) {
+    if (load<f32>(p + ((<usize>i) << 2)) != 0) mask |= (<u64>1) << (<u64>i);
+  }
+  return mask;
+}
+
+/** Whether any of the n floats at p is ≠ 0 (NaN included, ±0 not). */
+function any_nonzero(p: usize, n: i32): bool {
+  for (let i = 0; i < n; i += 64) {
+    if (nonzero_mask(p + ((<usize>i) << 2), min(n - i, 64))) return true;
+  }
+  return false;
+}
+
+/** dst[0..n) += the first n (≥ 1) lanes of v, reading and writing nothing past them. */
+function add_floats(dst: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(dst, f32x4.add(v128.load(dst), v));
+    return;
+  }
+  if (n == 2) {
+    v128.store64_lane(dst, f32x4.add(v128.load64_zero(dst), v), 0);
+    return;
+  }
+  const s = f32x4.add(load_floats(dst, n), v);
+  v128.store32_lane(dst, s, 0);
+  if (n > 2) {
+    v128.store32_lane(dst, s, 1, 4);
+    v128.store32_lane(dst, s, 2, 8);
   }
 }
 

@@ -838,3 +838,193 @@ describe.each(BUILDS)('finite-difference gradient checks, %s build', (build) => 
     }
   });
 });
+
+/**
+ * conv2d_backward_input_scatter (with conv2d_weight_transpose and count_nonzero): dinp from only
+ * the non-zero dout entries. It must match the f64 reference within the dinp bound above
+ * (OC + KH·KW + 2 terms) and give the bits of gemm_f32_nt + col2im — its promise for finite
+ * weights — on dout that is all zero, ≈80% zero, dense, or holds −0s and a NaN (which must
+ * reach exactly the input elements under its window). Runs longer than the kernel's 32-float
+ * register block (KW·C = 35, 80) and OC beyond one 64-channel mask (70) are in the sweep.
+ */
+describe.each(BUILDS)('conv2d_backward_input_scatter, %s build', (build) => {
+  const env = setup(build);
+  const rng = new Rng(31337);
+  const FILLS = ['zero', 'sparse', 'dense', 'signed zeros and NaN'] as const;
+  /** 'last channels': only the last 6 oc are non-zero (for OC = 70: only beyond the first mask). */
+  type Fill = (typeof FILLS)[number] | 'last channels';
+
+  /** dout (B, OH, OW, OC) of the given kind; with a NaN, also the flat index it sits at. */
+  function makeDout(s: ConvShape, fill: Fill): { dout: Float32Array; nanAt: number } {
+    const { M } = convDims(s);
+    const dout = new Float32Array(M * s.OC);
+    if (fill === 'zero') return { dout, nanAt: -1 };
+    rng.fillUniform(dout, -1, 1);
+    if (fill === 'dense') return { dout, nanAt: -1 };
+    if (fill === 'last channels') {
+      for (let i = 0; i < dout.length; i++) if (i % s.OC < s.OC - 6) dout[i] = 0;
+      return { dout, nanAt: -1 };
+    }
+    for (let i = 0; i < dout.length; i++) {
+      const u = rng.nextFloat();
+      if (fill === 'sparse' ? u < 0.8 : u < 0.4) dout[i] = fill === 'sparse' || u < 0.2 ? 0 : -0;
+    }
+    if (fill === 'sparse') return { dout, nanAt: -1 };
+    const nanAt = Math.floor(rng.nextFloat() * dout.length);
+    dout[nanAt] = NaN;
+    return { dout, nanAt };
+  }
+
+  /** The scatter route, wT in the cols region: checks wT and the guards, returns dinp. */
+  function scatter(s: ConvShape, w: Float32Array, dout: Float32Array): Float32Array {
+    const { k, ptr } = env;
+    const { OH, OW, Kc } = convDims(s);
+    const what = `scatter ${describeConv(s)}`;
+    env.put('w', w);
+    env.put('dout', dout);
+    env.arm('cols', Kc * s.OC);
+    k.conv2d_weight_transpose(ptr('cols'), ptr('w'), Kc, s.OC);
+    env.checkGuards('cols', Kc * s.OC, `${what}: wT`);
+    const wT = new Float32Array(Kc * s.OC);
+    for (let o = 0; o < s.OC; o++) for (let j = 0; j < Kc; j++) wT[o * Kc + j] = w[j * s.OC + o];
+    expect(bits(env.f32('cols', Kc * s.OC)), `${what}: wT`).toEqual(bits(wT));
+    const n = s.B * s.H * s.W * s.C;
+    env.arm('dinp', n);
+    const { B, H, W, C, OC, KH, KW, stride, pad } = s;
+    k.conv2d_backward_input_scatter(
+      ptr('dinp'),
+      ptr('dout'),
+      ptr('cols'),
+      B,
+      H,
+      W,
+      C,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      OH,
+      OW,
+    );
+    env.checkGuards('dinp', n, what);
+    return env.f32('dinp', n).slice();
+  }
+
+  /** Bits with every NaN made the same NaN (NaN payloads are not specified by wasm). */
+  function bitsOrNaN(x: Float32Array): Uint32Array {
+    return bits(x.map((v) => (Number.isNaN(v) ? NaN : v)));
+  }
+
+  /** Flat dinp indices under the window of dout's flat index `at` (all C channels). */
+  function window(s: ConvShape, at: number): Set<number> {
+    const { OH, OW } = convDims(s);
+    const pixel = Math.floor(at / s.OC);
+    const ow = pixel % OW;
+    const oh = Math.floor(pixel / OW) % OH;
+    const b = Math.floor(pixel / (OW * OH));
+    const covered = new Set<number>();
+    for (let kh = 0; kh < s.KH; kh++) {
+      for (let kw = 0; kw < s.KW; kw++) {
+        const ih = oh * s.stride - s.pad + kh;
+        const iw = ow * s.stride - s.pad + kw;
+        if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+        for (let c = 0; c < s.C; c++) covered.add(((b * s.H + ih) * s.W + iw) * s.C + c);
+      }
+    }
+    return covered;
+  }
+
+  function checkScatter(s: ConvShape, fill: Fill): void {
+    const what = `${describeConv(s)}, ${fill} dout`;
+    const d = randomConvData(rng, s);
+    const { dout, nanAt } = makeDout(s, fill);
+    d.dout = dout;
+    const viaGemm = engineConv(env, s, d, false).dinp;
+    const got = scatter(s, d.w, dout);
+    expect(bitsOrNaN(got), `${what}: bits of gemm_f32_nt + col2im`).toEqual(bitsOrNaN(viaGemm));
+    const ref = conv2dBackwardRef(s, dout, d.inp, d.w);
+    const terms = s.OC + s.KH * s.KW + 2;
+    if (nanAt < 0) {
+      expectClose(`${what}: dinp`, got, ref.dinp, terms, ref.dinpAbs);
+      return;
+    }
+    const covered = window(s, nanAt);
+    for (let i = 0; i < got.length; i++) {
+      if (Number.isNaN(got[i]) !== covered.has(i)) {
+        throw new Error(`${what}: dinp[${i}] = ${got[i]}, NaN expected: ${covered.has(i)}`);
+      }
+      const tol = gemmTolerance(terms, ref.dinpAbs[i]);
+      if (!covered.has(i) && !(Math.abs(got[i] - ref.dinp[i]) <= tol)) {
+        throw new Error(`${what}: [${i}] = ${got[i]}, reference ${ref.dinp[i]} (tolerance ${tol})`);
+      }
+    }
+  }
+
+  it('sweep: batch 1/3, channels 1/3/6/7, OC 1/5/16, kernels up to 5×5 and 2×3, 5×3, pad 0–2, stride 1/2', () => {
+    let variant = 0;
+    for (const B of [1, 3]) {
+      for (const C of [1, 3, 6, 7]) {
+        for (const [KH, KW] of [
+          [1, 1],
+          [3, 3],
+          [5, 5],
+          [2, 3],
+          [5, 3],
+        ]) {
+          for (const pad of [0, 1, 2]) {
+            for (const stride of [1, 2]) {
+              // Rotate sizes (widths 9, 5, 11: not multiples of 4), OC and the kind of dout so
+              // each meets every other parameter without multiplying the test time.
+              const v = variant++;
+              const [H, W] = [
+                [7, 9],
+                [9, 5],
+                [6, 11],
+              ][v % 3];
+              const OC = [1, 5, 16][(v >> 2) % 3];
+              checkScatter({ B, H, W, C, OC, KH, KW, stride, pad }, FILLS[v % 4]);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('runs longer than 32 floats, OC 64 and 70, and LeNet-5 conv2 with every kind of dout', () => {
+    for (const fill of [...FILLS, 'last channels'] as const) {
+      checkScatter({ B: 2, H: 8, W: 7, C: 16, OC: 3, KH: 5, KW: 5, stride: 1, pad: 2 }, fill);
+      checkScatter({ B: 1, H: 6, W: 9, C: 7, OC: 70, KH: 3, KW: 5, stride: 2, pad: 1 }, fill);
+      checkScatter({ B: 1, H: 5, W: 6, C: 2, OC: 64, KH: 3, KW: 3, stride: 1, pad: 1 }, fill);
+      checkScatter(LENET_CONVS[1], fill);
+    }
+  });
+
+  it('each image gives the same bits alone as inside a batch', () => {
+    const s = LENET_CONVS[1];
+    const { M } = convDims({ ...s, B: 1 });
+    const imageFloats = s.H * s.W * s.C;
+    const w = randomConvData(rng, s).w;
+    const { dout } = makeDout(s, 'sparse');
+    const batch = scatter(s, w, dout);
+    for (let b = 0; b < s.B; b++) {
+      const one = scatter({ ...s, B: 1 }, w, dout.subarray(b * M * s.OC, (b + 1) * M * s.OC));
+      expect(bits(one), `image ${b}`).toEqual(
+        bits(batch.subarray(b * imageFloats, (b + 1) * imageFloats)),
+      );
+    }
+  });
+
+  it('count_nonzero counts NaN and ±Inf, not ±0, on every tail length', () => {
+    const specials = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45, 1];
+    for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 13, 51]) {
+      const x = Float32Array.from({ length: n }, () => {
+        const u = rng.nextFloat();
+        return u < 0.5 ? specials[Math.floor(u * 16)] : u < 0.7 ? 0 : u - 0.6;
+      });
+      env.put('dout', x);
+      const want = x.filter((v) => v !== 0).length;
+      expect(env.k.count_nonzero(env.ptr('dout'), n), `n = ${n}`).toBe(want);
+    }
+  });
+});

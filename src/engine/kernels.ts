@@ -122,6 +122,31 @@ export interface Kernels {
     OW: number,
   ): void;
 
+  /** wT (OC, K) = w (K, OC)ᵀ: conv weights (KH, KW, C, OC) as (OC, KH, KW, C) for the scatter. */
+  conv2d_weight_transpose(wT: number, w: number, K: number, OC: number): void;
+  /**
+   * dinp (B,H,W,C) = input gradient from delta (B,OH,OW,OC) and wT (OC,KH,KW,C), visiting only
+   * delta ≠ 0; the bits of gemm_f32_nt + conv2d_col2im for finite weights. Overwrites dinp; reads
+   * up to 3 floats past wT.
+   */
+  conv2d_backward_input_scatter(
+    dinp: number,
+    delta: number,
+    wT: number,
+    B: number,
+    H: number,
+    W: number,
+    C: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    OH: number,
+    OW: number,
+  ): void;
+  /** How many of the n floats at x are ≠ 0 (NaN included): picks a conv's input-gradient route. */
+  count_nonzero(x: number, n: number): number;
   /** dst (B, H + 2·pad, W + 2·pad, 1) = src (B, H, W, 1) inside a frame of zeros. */
   pad_images(dst: number, src: number, B: number, H: number, W: number, pad: number): void;
   /** Direct conv for one input channel and stride 1 (conv1 of MNIST nets); flags as GEMM. */
