@@ -406,9 +406,6 @@ function ukernel_4x8(
   for (let t = 0; t < tiles; t++) {
     let ap = a;
     let bp = b;
-    const c1 = c + ldc;
-    const c2 = c1 + ldc;
-    const c3 = c2 + ldc;
     let c00 = f32x4.splat(0);
     let c01 = f32x4.splat(0);
     let c10 = f32x4.splat(0);
@@ -435,26 +432,7 @@ function ukernel_4x8(
       ap += aStep;
       bp += 32;
     }
-    if (flags == 0) {
-      // The backward GEMMs: plain stores, no epilogue tests.
-      v128.store(c, c00);
-      v128.store(c, c01, 16);
-      v128.store(c1, c10);
-      v128.store(c1, c11, 16);
-      v128.store(c2, c20);
-      v128.store(c2, c21, 16);
-      v128.store(c3, c30);
-      v128.store(c3, c31, 16);
-    } else {
-      store_full(c, c00, bias0, flags);
-      store_full(c + 16, c01, bias1, flags);
-      store_full(c1, c10, bias0, flags);
-      store_full(c1 + 16, c11, bias1, flags);
-      store_full(c2, c20, bias0, flags);
-      store_full(c2 + 16, c21, bias1, flags);
-      store_full(c3, c30, bias0, flags);
-      store_full(c3 + 16, c31, bias1, flags);
-    }
+    inline.always(store_4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, bias0, bias1, flags));
     a += sStride;
     c += ldc << 2;
   }
@@ -504,9 +482,6 @@ function ukernel_4x8_sparse(
   flags: i32,
 ): void {
   const end = offs + ((<usize>n) << 2);
-  const c1 = c + ldc;
-  const c2 = c1 + ldc;
-  const c3 = c2 + ldc;
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -535,6 +510,31 @@ function ukernel_4x8_sparse(
     c31 = madd(av, b1, c31);
     offs += 4;
   }
+  inline.always(store_4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, bias0, bias1, flags));
+}
+
+/**
+ * Epilogue of a 4×8 tile (rows 0..3 × accumulators for columns 0..3 and 4..7), always inlined
+ * into its kernels. flags 0 (the backward GEMMs): plain stores, no epilogue tests.
+ */
+function store_4x8(
+  c: usize,
+  ldc: usize,
+  c00: v128,
+  c01: v128,
+  c10: v128,
+  c11: v128,
+  c20: v128,
+  c21: v128,
+  c30: v128,
+  c31: v128,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
+): void {
+  const c1 = c + ldc;
+  const c2 = c1 + ldc;
+  const c3 = c2 + ldc;
   if (flags == 0) {
     v128.store(c, c00);
     v128.store(c, c01, 16);
