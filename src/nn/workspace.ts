@@ -70,15 +70,7 @@ function layerBytes(l: ResolvedLayer, cap: number, inputGrad: boolean): LayerByt
   const convGrad = l.type === 'conv2d' && inputGrad;
   return {
     out: l.type === 'flatten' ? 0 : outBytes,
-    // A direct conv's cols holds its zero-framed input instead (see Workspace.framedInput).
-    cols:
-      l.type !== 'conv2d'
-        ? 0
-        : direct
-          ? l.padding > 0
-            ? cap * (l.inShape.h + 2 * l.padding) * (l.inShape.w + 2 * l.padding) * FLOAT_BYTES
-            : 0
-          : positions * kernelArea * l.inShape.c * FLOAT_BYTES,
+    cols: colsBytes(l, cap, positions * kernelArea),
     dw: direct ? kernelArea * l.outShape.c * FLOAT_BYTES : 0,
     argmax: l.type === 'maxPool2d' ? outBytes : 0,
     mask: l.type === 'dropout' ? outBytes : 0,
@@ -86,6 +78,18 @@ function layerBytes(l: ResolvedLayer, cap: number, inputGrad: boolean): LayerByt
     // + 4 floats: the scatter reads up to 3 floats past wT (their lanes are never stored).
     wT: convGrad ? (kernelArea * l.inShape.c * l.outShape.c + 4) * FLOAT_BYTES : 0,
   };
+}
+
+/**
+ * A GEMM conv's cols: its im2col patches. A direct conv's: its zero-framed input when it has
+ * padding (see Workspace.framedInput), else nothing.
+ */
+function colsBytes(l: ResolvedLayer, cap: number, patchFloats: number): number {
+  if (l.type !== 'conv2d') return 0;
+  if (!isDirectConv(l)) return patchFloats * l.inShape.c * FLOAT_BYTES;
+  const { h, w } = l.inShape;
+  const pad = l.padding;
+  return pad > 0 ? cap * (h + 2 * pad) * (w + 2 * pad) * FLOAT_BYTES : 0;
 }
 
 /** For each layer: does it need d loss / d input? Only when some earlier layer has parameters. */
