@@ -23,10 +23,10 @@ export function gather_normalize_u8(
       const lo = i16x8.extend_low_i8x16_u(bytes);
       const hi = i16x8.extend_high_i8x16_u(bytes);
       const o = out + ((<usize>j) << 2);
-      v128.store(o, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vscale));
-      v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vscale));
-      v128.store(o + 32, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vscale));
-      v128.store(o + 48, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), vscale));
+      v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vscale));
+      v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vscale));
+      v128.store(o + 32, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vscale));
+      v128.store(o + 48, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vscale));
     }
     for (; j < D; j++) {
       store<f32>(out + ((<usize>j) << 2), <f32>load<u8>(src + <usize>j) * scale);

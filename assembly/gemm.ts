@@ -18,6 +18,9 @@
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
  * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
  * K = 784 and gave nothing measurable here, so K stays whole.)
+ * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns, which the
+ * threads sharing a call take from a shared counter; each packs a block's A the first time it
+ * works in that block.
  *
  * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
  * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so the 10-wide
@@ -32,7 +35,7 @@
  * acc = madd(A[i,k], B[k,j], acc) for k = 0..K-1 in order, followed by the same epilogue ops in
  * the same order. Tails differ only in which lane holds the element and in where the raw sum
  * waits before its epilogue, so an element's bits do not depend on M, N, MC or the tile it falls
- * in — nor on how a future multi-threaded split of M or N divides the work. Within one build;
+ * in — nor on which thread computes it (gemm_f32_shared). Within one build;
  * the two builds round differently (one rounding per term with FMA, two without).
  *
  * Constraints: no allocation; `scratch` holds at least gemm_scratch_floats(M, N, K) floats,
@@ -93,7 +96,7 @@ export function gemm_f32_nn(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NN, 0, N);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NN, 0);
 }
 
 /** C = Aᵀ·B (+ old C) (+ bias) (ReLU); A stored (K, M), B (K, N). */
@@ -108,7 +111,7 @@ export function gemm_f32_tn(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_TN, 0, N);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_TN, 0);
 }
 
 /** C = A·Bᵀ (+ old C) (+ bias) (ReLU); A (M, K), B stored (N, K). */
@@ -123,16 +126,19 @@ export function gemm_f32_nt(
   flags: i32,
   scratch: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NT, 0, N);
+  gemm(C, A, B, bias, M, N, K, flags, scratch, LAYOUT_NT, 0);
 }
 
 /**
- * Columns [j0, j1) of C only, for any layout (0 nn, 1 tn, 2 nt): one thread's share of a GEMM
- * split by output columns (src/engine/threads.ts). j0 must be a multiple of 8. Every element of
- * the share is computed exactly as the whole GEMM computes it (see Determinism above), so a split
- * GEMM is bit-identical to one call. Each concurrent share needs its own `scratch`.
+ * One thread's part of a GEMM shared through a claim counter: every thread that shares the call
+ * passes the same arguments except `scratch` (its own), and the same `claim`, a zeroed i32 in
+ * shared memory. Each takes the next unfinished unit — a block of MC rows × CLAIM_COLS columns —
+ * until none is left, so a thread that starts late or runs slower simply does fewer units. Every
+ * element is computed exactly as the whole GEMM computes it (see Determinism above): the result
+ * is bit-identical to one call whichever thread did which unit. Alone (one thread) it is the
+ * whole GEMM in a different order.
  */
-export function gemm_f32_cols(
+export function gemm_f32_shared(
   layout: i32,
   C: usize,
   A: usize,
@@ -143,10 +149,22 @@ export function gemm_f32_cols(
   K: i32,
   flags: i32,
   scratch: usize,
-  j0: i32,
-  j1: i32,
+  claim: usize,
 ): void {
-  gemm(C, A, B, bias, M, N, K, flags, scratch, layout, max(j0, 0) & ~7, min(j1, N));
+  gemm(C, A, B, bias, M, N, K, flags, scratch, layout, claim);
+}
+
+/** Columns per claimed unit: two packed B panels (pack_b_kn_pair), 2·K·8 floats. */
+const CLAIM_COLS: i32 = 16;
+
+/** The next unit: `after` when the call runs alone, else the next value of the shared counter. */
+function next_unit(claim: usize, after: i32): i32 {
+  if (!claim) return after;
+  if (ASC_FEATURE_THREADS) return atomic.add<i32>(claim, 1);
+  // Builds without threads never share a call; this keeps their counter semantics.
+  const u = load<i32>(claim);
+  store<i32>(claim, u + 1);
+  return u;
 }
 
 /** Floats of scratch that any of the three GEMMs needs for these dimensions. */
@@ -174,10 +192,9 @@ function gemm(
   flags: i32,
   scratch: usize,
   layout: i32,
-  jBegin: i32,
-  jEnd: i32,
+  claim: usize,
 ): void {
-  if (M <= 0 || N <= 0 || jBegin >= jEnd) return;
+  if (M <= 0 || N <= 0) return;
   if (K < 0) K = 0;
   const f = (flags & (GEMM_ACCUMULATE | GEMM_RELU)) | (bias != 0 ? HAS_BIAS : 0);
   const ldc = (<usize>N) << 2;
@@ -193,47 +210,70 @@ function gemm(
   const blockRows = min((M + 15) & ~15, MC);
   const sparseOffs = packA + <usize>blockRows * kBytes;
   const sparseCounts = sparseOffs + <usize>(blockRows >> 2) * kBytes;
-  const sparse =
+  const sparseA =
     (flags & GEMM_SPARSE_A) != 0 &&
     K > 0 &&
-    ((jEnd - jBegin) & 7) == 0 &&
     (layout == LAYOUT_NN || (layout == LAYOUT_TN && N > TN_PACK_MIN_N));
 
-  for (let i0 = 0; i0 < M; i0 += MC) {
-    const mb = min(MC, M - i0);
-    // Rows [0, rowsA) of the block: 4-row strip s at a + s·sStride, its 4 floats for k at
-    // + k·aStep. Packed A is zero-padded to 16 rows, so it serves every row. tn with a narrow C
-    // reads A in place for whole 16-row groups (A[k, i..i+15] are adjacent floats) and a
-    // zero-padded copy (K, 16) for the last rowsT < 16.
-    let a: usize, aStep: usize, sStride: usize;
-    let rowsA = mb;
-    let rowsT = 0;
-    if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
-      pack_a_colmajor(packA, A + ((<usize>i0) << 2), M, K, mb);
-      a = packA;
-      aStep = 16;
-      sStride = kBytes << 2;
-    } else if (layout == LAYOUT_TN) {
-      a = A + ((<usize>i0) << 2);
-      aStep = (<usize>M) << 2;
-      sStride = 16;
-      rowsT = mb & 15;
-      rowsA = mb - rowsT;
-      if (rowsT) pack_a_kmajor_tail(packA, a + ((<usize>rowsA) << 2), M, K, rowsT);
-    } else {
-      pack_a_rowmajor(packA, A + <usize>i0 * kBytes, mb, K);
-      a = packA;
-      aStep = 16;
-      sStride = kBytes << 2;
+  // Work units: blocks of MC rows × groups of columns, block-major. Alone (claim = 0) a call runs
+  // one group of all its columns per block, in order; with a claim counter, the threads that
+  // share the call take units of CLAIM_COLS columns from it as they finish the last, each packing
+  // a block's A when it first works in that block.
+  const groupCols = claim ? CLAIM_COLS : N;
+  const groups = (N + groupCols - 1) / groupCols;
+  const units = ((M + MC - 1) / MC) * groups;
+  let packed = -1;
+  let a: usize = 0;
+  let aStep: usize = 0;
+  let sStride: usize = 0;
+  let rowsA = 0;
+  let rowsT = 0;
+  let cA: usize = 0;
+  let cT: usize = 0;
+  for (let u = next_unit(claim, 0); u < units; u = next_unit(claim, u + 1)) {
+    const block = u / groups;
+    if (block != packed) {
+      packed = block;
+      const i0 = block * MC;
+      const mb = min(MC, M - i0);
+      // Rows [0, rowsA) of the block: 4-row strip s at a + s·sStride, its 4 floats for k at
+      // + k·aStep. Packed A is zero-padded to 16 rows, so it serves every row. tn with a narrow
+      // C reads A in place for whole 16-row groups (A[k, i..i+15] are adjacent floats) and a
+      // zero-padded copy (K, 16) for the last rowsT < 16.
+      rowsA = mb;
+      rowsT = 0;
+      if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
+        pack_a_colmajor(packA, A + ((<usize>i0) << 2), M, K, mb);
+        a = packA;
+        aStep = 16;
+        sStride = kBytes << 2;
+      } else if (layout == LAYOUT_TN) {
+        a = A + ((<usize>i0) << 2);
+        aStep = (<usize>M) << 2;
+        sStride = 16;
+        rowsT = mb & 15;
+        rowsA = mb - rowsT;
+        if (rowsT) pack_a_kmajor_tail(packA, a + ((<usize>rowsA) << 2), M, K, rowsT);
+      } else {
+        pack_a_rowmajor(packA, A + <usize>i0 * kBytes, mb, K);
+        a = packA;
+        aStep = 16;
+        sStride = kBytes << 2;
+      }
+      cA = C + <usize>i0 * ldc;
+      cT = cA + <usize>rowsA * ldc;
+      if (sparseA) compact_strips(packA, K, mb >> 2, sparseOffs, sparseCounts);
     }
-    const cA = C + <usize>i0 * ldc;
-    const cT = cA + <usize>rowsA * ldc;
-    if (sparse) compact_strips(packA, K, mb >> 2, sparseOffs, sparseCounts);
+    const g = u - block * groups;
+    const jFirst = g * groupCols;
+    const jLast = min(N, jFirst + groupCols);
+    // The sparse kernel exists for 4×8 tiles only: every panel of the unit must be 8 wide.
+    const sparse = sparseA && ((jLast - jFirst) & 7) == 0;
 
     // nn, tn: the panel at j0 may already sit in panelB2, packed along with the one before.
     let havePanel2 = false;
-    for (let j0 = jBegin; j0 < jEnd;) {
-      const left = jEnd - j0;
+    for (let j0 = jFirst; j0 < jLast;) {
+      const left = jLast - j0;
       const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
       const cols = min(left, nr);
       let panel = panelB;

@@ -1,6 +1,7 @@
 /**
- * Multi-threaded kernels: a GEMM computed as column shares (gemm_f32_cols) equals the whole call
- * bit for bit on awkward shapes in every layout and epilogue, and training with 2 or 3 threads
+ * Multi-threaded kernels: a GEMM shared by threads that take its units from a counter
+ * (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
+ * epilogue, with 2 and 3 threads; and training with 2 or 3 threads
  * gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
  * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too) — and as one thread with the
  * first layer's zero skipping (EngineOptions.sparseInput) turned off.
@@ -11,7 +12,7 @@ import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import { createEngine } from '../src/engine/node.js';
 import { splitRange } from '../src/engine/threads.js';
-import { GEMM_ACCUMULATE, GEMM_RELU } from '../src/engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
 import { createModel } from '../src/nn/create.js';
 import type { Model } from '../src/nn/model.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
@@ -40,46 +41,71 @@ describe('splitRange', () => {
   });
 });
 
-describe('gemm_f32_cols: column shares are bit-identical to the whole GEMM', () => {
-  const engine = createEngine({ simd: 'baseline' });
-  const k = engine.kernels;
+describe('gemm_f32_shared: threads taking units from a counter give the whole GEMM, bit for bit', () => {
+  // Big enough to be shared (≥ 256k multiply-adds, several 128×16 units), with awkward edges.
   const shapes = [
-    [1, 16, 1],
-    [3, 17, 5],
     [32, 256, 784],
-    [33, 40, 7],
-    [5, 130, 33],
+    [33, 130, 70],
+    [300, 20, 50],
     [784, 24, 32],
+    [1000, 10, 128],
+    [130, 17, 129],
   ] as const;
-  for (const [M, N, K] of shapes) {
-    for (const layout of [0, 1, 2]) {
-      it(`layout ${['nn', 'tn', 'nt'][layout]} ${M}×${N}×${K}`, () => {
-        const mark = engine.mark();
-        const rng = new Rng(M * 1000 + N * 10 + K);
-        const A = put(engine, randomFloats(rng, M * K));
-        const B = put(engine, randomFloats(rng, K * N));
-        const bias = put(engine, randomFloats(rng, N));
-        const start = randomFloats(rng, M * N);
-        const scratch = engine.reserve(k.gemm_scratch_floats(M, N, K) * 4 + 64);
-        const C = engine.reserve(M * N * 4);
-        const D = engine.reserve(M * N * 4);
-        const whole = [k.gemm_f32_nn, k.gemm_f32_tn, k.gemm_f32_nt][layout]!;
-        for (const flags of [0, GEMM_RELU, GEMM_ACCUMULATE | GEMM_RELU]) {
-          engine.f32(C, M * N).set(start);
-          engine.f32(D, M * N).set(start);
-          whole(C, A, B, bias, M, N, K, flags, scratch);
-          for (const parts of [2, 3]) {
-            if (parts === 3) engine.f32(D, M * N).set(start);
-            for (const [j0, j1] of splitRange(N, parts, 8))
-              k.gemm_f32_cols(layout, D, A, B, bias, M, N, K, flags, scratch, j0, j1);
-            expect(Buffer.from(engine.f32(D, M * N).slice().buffer)).toEqual(
-              Buffer.from(engine.f32(C, M * N).slice().buffer),
-            );
+  const flagSets = [0, GEMM_RELU, GEMM_ACCUMULATE | GEMM_RELU, GEMM_SPARSE_A];
+  for (const build of BUILDS) {
+    it(`${build} build: 1, 2 and 3 threads, every layout and epilogue`, () => {
+      const engines = [1, 2, 3].map((threads) => createEngine({ simd: build, threads }));
+      try {
+        for (const [M, N, K] of shapes) {
+          for (const layout of [0, 1, 2]) {
+            const rng = new Rng(M * 1000 + N * 10 + K + layout);
+            // Mostly zeros (as MNIST pixels), so GEMM_SPARSE_A runs sparse strips too.
+            const a = randomFloats(rng, M * K).map((x, i) => (i % 5 === 0 ? x : 0));
+            const b = randomFloats(rng, K * N);
+            const bias = randomFloats(rng, N);
+            const start = randomFloats(rng, M * N);
+            for (const flags of flagSets) {
+              const results = engines.map((e) => {
+                const mark = e.mark();
+                const k = e.kernels;
+                const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 * e.threads + 256);
+                const C = put(e, start);
+                const args = [C, put(e, a), put(e, b), put(e, bias), M, N, K, flags, scratch];
+                const fn = [k.gemm_f32_nn, k.gemm_f32_tn, k.gemm_f32_nt][layout]!;
+                fn(...(args as Parameters<typeof fn>));
+                const out = Buffer.from(e.f32(C, M * N).slice().buffer);
+                e.release(mark);
+                return out;
+              });
+              // Buffer.equals: a deep toEqual over every byte is slow on outputs this size.
+              const what = `${M}×${N}×${K} layout ${layout} flags ${flags}`;
+              for (const r of results.slice(1)) expect(r.equals(results[0]!), what).toBe(true);
+            }
           }
         }
-        engine.release(mark);
-      });
-    }
+        // Alone, a shared call is the whole GEMM (units in order).
+        const e = engines[0]!;
+        const k = e.kernels;
+        const [M, N, K] = [33, 130, 70];
+        const rng = new Rng(7);
+        const A = put(e, randomFloats(rng, M * K));
+        const B = put(e, randomFloats(rng, K * N));
+        const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 + 64);
+        const claim = e.reserve(64);
+        const C = e.reserve(M * N * 4);
+        const D = e.reserve(M * N * 4);
+        k.gemm_f32_nn(C, A, B, 0, M, N, K, GEMM_RELU, scratch);
+        e.i32(claim, 1)[0] = 0;
+        k.gemm_f32_shared(0, D, A, B, 0, M, N, K, GEMM_RELU, scratch, claim);
+        expect(Buffer.from(e.f32(D, M * N).slice().buffer)).toEqual(
+          Buffer.from(e.f32(C, M * N).slice().buffer),
+        );
+        // 33 rows = one block of 128; 130 columns = 9 units of 16, all taken.
+        expect(e.i32(claim, 1)[0]).toBeGreaterThanOrEqual(9);
+      } finally {
+        for (const e of engines) e.close();
+      }
+    });
   }
 });
 

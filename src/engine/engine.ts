@@ -20,17 +20,19 @@ import { shareWidth, type ThreadPool } from './threads.js';
 
 /** Kernels the helper threads may run. */
 export const POOL_KERNELS = [
-  'gemm_f32_cols',
+  'gemm_f32_shared',
   'sgd_step',
   'adam_step',
   'rmsprop_step',
   'adagrad_step',
 ] as const;
 /**
- * Below these sizes a call stays on one thread: handing work over costs a few microseconds, about
- * what 2·M·N·K = 64k multiply-adds or a 16k-float optimizer update take.
+ * Below these sizes a call stays on one thread. A hand-over costs ≈ 5–10 µs of the critical path
+ * (waking the helper, its slower start, the wait for the later share; measured on a 2-core
+ * machine), about what a split saves on a GEMM of 256k multiply-adds (M·N·K), e.g. the 10-wide
+ * output layer's 32×10×128 is far below it, or on a 16k-float optimizer update.
  */
-const PARALLEL_GEMM_FLOPS = 32 * 1024;
+const PARALLEL_GEMM_MACS = 256 * 1024;
 const PARALLEL_STEP_FLOATS = 16 * 1024;
 
 const PAGE_BYTES = 65536;
@@ -166,9 +168,14 @@ export class Engine {
     // (1 + 2⁻¹²)² − (1 + 2⁻¹¹) is 2⁻²⁴ exactly; rounding the product first loses it.
     const x = 1 + 2 ** -12;
     this.fusedMadd = this.kernels.simd_madd_probe(x, x, -(1 + 2 ** -11)) !== 0;
-    this.heapBase = alignUp(this.kernels.heap_base(), ALIGN);
+    // One cache line for the work counter of GEMMs shared by threads (gemm_f32_shared).
+    this.claimPtr = alignUp(this.kernels.heap_base(), ALIGN);
+    this.heapBase = this.claimPtr + ALIGN;
     this.top = this.heapBase;
+    this.ensure(this.heapBase, 'the thread work counter');
   }
+
+  private readonly claimPtr: number;
 
   /**
    * A new engine from a compiled module, instantiated synchronously (Node, workers). The module
@@ -200,33 +207,36 @@ export class Engine {
   private pool: ThreadPool | undefined;
 
   /**
-   * Share the GEMMs (split by output columns) and the optimizer steps (split by parameter range)
-   * across `pool`'s threads. Each share computes its outputs exactly as one call would, so the
-   * results are bit-identical to one thread's; small calls stay on the calling thread.
+   * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last) and
+   * the optimizer steps (split by parameter range) across `pool`'s threads. Every output is
+   * computed exactly as one call computes it, so the results are bit-identical to one thread's;
+   * small calls stay on the calling thread.
    */
   attachPool(pool: ThreadPool): void {
     this.pool = pool;
     const k = this.kernels;
     const threads = pool.threads;
+    const claim = this.claimPtr;
+    const i32 = new Int32Array(this.memory.buffer); // shared: never detached by growth
     // One argument row per thread, reused by every call: nothing is allocated per step.
     const table = Array.from({ length: threads }, () => [] as number[]);
     const gemm =
       (layout: number, whole: Kernels['gemm_f32_nn']): Kernels['gemm_f32_nn'] =>
       (C, A, B, bias, M, N, K, flags, scratch) => {
-        if (N < 16 || M * N * K < PARALLEL_GEMM_FLOPS) {
+        // Units of 128 rows × 16 columns (gemm_f32_shared): share only calls with several.
+        const units = Math.ceil(M / 128) * Math.ceil(N / 16);
+        if (units < 2 || M * N * K < PARALLEL_GEMM_MACS) {
           whole(C, A, B, bias, M, N, K, flags, scratch);
           return;
         }
         const scratchStride = alignUp(k.gemm_scratch_floats(M, N, K) * 4, ALIGN);
-        const width = shareWidth(N, threads, 8);
-        let count = 0;
-        for (let j0 = 0; j0 < N; j0 += width, count++) {
-          const row = table[count]!;
+        i32[claim >> 2] = 0;
+        for (let t = 0; t < threads; t++) {
+          const row = table[t]!;
           row.length = 0;
-          row.push(layout, C, A, B, bias, M, N, K, flags, scratch + count * scratchStride);
-          row.push(j0, Math.min(N, j0 + width));
+          row.push(layout, C, A, B, bias, M, N, K, flags, scratch + t * scratchStride, claim);
         }
-        pool.run('gemm_f32_cols', table, k.gemm_f32_cols, count);
+        pool.run('gemm_f32_shared', table, k.gemm_f32_shared, Math.min(threads, units));
       };
     // Optimizer steps: (params, grads, state…, n, scalars…): every pointer before n advances
     // with the share's first element; `pointers` says how many there are.

@@ -55,8 +55,11 @@ export interface Kernels {
   ): void;
   /** Floats of scratch any of the three GEMMs needs for these dimensions. */
   gemm_scratch_floats(M: number, N: number, K: number): number;
-  /** Columns [j0, j1) of a GEMM (layout 0 nn, 1 tn, 2 nt): one thread's share. */
-  gemm_f32_cols(
+  /**
+   * One thread's part of a GEMM whose units (128 rows × 16 columns) the sharing threads take from
+   * the zeroed i32 counter at `claim`; each thread passes its own `scratch`.
+   */
+  gemm_f32_shared(
     layout: number,
     C: number,
     A: number,
@@ -67,8 +70,7 @@ export interface Kernels {
     K: number,
     flags: number,
     scratch: number,
-    j0: number,
-    j1: number,
+    claim: number,
   ): void;
 
   // dense.ts

@@ -3,13 +3,17 @@
  *
  * Each helper (a Node worker_thread or a browser Web Worker) instantiates the same compiled module
  * on the same `shared: true` memory, then waits for jobs. `run` hands each helper one kernel call
- * (its share of the work: a range of output columns, a slice of the parameters) and the calling
- * thread computes share 0 itself — on two cores a coordinator that only waited was slower
- * (DESIGN.md). Jobs and completions travel through a small SharedArrayBuffer of their own:
+ * (its share of the work: a GEMM's units taken from a shared counter, a slice of the parameters)
+ * and the calling thread computes share 0 itself — on two cores a coordinator that only waited
+ * was slower (DESIGN.md). Then, for each helper's share, the caller either finds that the helper
+ * took it and waits for it, or takes it back and runs it itself: a helper that has not started
+ * yet (its core busy with another process, a slow wake-up) never holds the caller up. Jobs and
+ * completions travel through a small SharedArrayBuffer of their own:
  *
  *   control  Int32Array, one 64-byte line per helper t: [t·16] job sequence number (−1: exit),
  *            [t·16 + 1] the sequence number of the last job it finished, [t·16 + 2] that of the
- *            last job that threw
+ *            last job that threw, [t·16 + 3] that of the last job taken — by the helper or back
+ *            by the caller: whichever moves it to the job's number first with compareExchange
  *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1] argument count,
  *            [2…] the arguments (pointers and sizes are exact in f64; f32 scalars too)
  *
@@ -33,7 +37,8 @@ interface HelperInit {
 
 const LINE_INTS = 16;
 const JOB_SLOTS = 32;
-const MAX_ARGS = JOB_SLOTS - 2;
+/** Arguments per job; a helper passes all of them (unused slots are 0). */
+const MAX_ARGS = 16;
 /** Spin iterations before sleeping (≈ 20–50 µs). */
 const SPIN = 300_000;
 
@@ -57,6 +62,7 @@ function helperMain(init: HelperInit, started?: () => void): void {
   started?.();
   const seqAt = index * 16;
   const doneAt = seqAt + 1;
+  const takenAt = seqAt + 3;
   const job = index * 32;
   let seen = 0;
   for (;;) {
@@ -68,11 +74,30 @@ function helperMain(init: HelperInit, started?: () => void): void {
     }
     if (seq < 0) return;
     seen = seq;
-    const argc = jobs[job + 1]!;
-    const args: number[] = [];
-    for (let i = 0; i < argc; i++) args.push(jobs[job + 2 + i]!);
+    // Take the job unless the caller took it back first (then it ran there: skip it).
+    const taken = Atomics.load(control, takenAt);
+    if (taken === seq || Atomics.compareExchange(control, takenAt, taken, seq) !== taken) continue;
+    // Always MAX_ARGS arguments (a wasm export ignores the extra ones): no array, no spread.
+    const a = job + 2;
     try {
-      fns[jobs[job]!]!(...args);
+      fns[jobs[job]!]!(
+        jobs[a]!,
+        jobs[a + 1]!,
+        jobs[a + 2]!,
+        jobs[a + 3]!,
+        jobs[a + 4]!,
+        jobs[a + 5]!,
+        jobs[a + 6]!,
+        jobs[a + 7]!,
+        jobs[a + 8]!,
+        jobs[a + 9]!,
+        jobs[a + 10]!,
+        jobs[a + 11]!,
+        jobs[a + 12]!,
+        jobs[a + 13]!,
+        jobs[a + 14]!,
+        jobs[a + 15]!,
+      );
     } catch {
       // Report instead of dying: the caller is blocked waiting for this job.
       Atomics.store(control, seqAt + 2, seq);
@@ -157,12 +182,18 @@ export class ThreadPool {
       const at = t * JOB_SLOTS;
       this.jobs[at] = fn;
       this.jobs[at + 1] = args.length;
-      for (let i = 0; i < args.length; i++) this.jobs[at + 2 + i] = args[i]!;
+      for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 2 + i] = i < args.length ? args[i]! : 0;
       Atomics.store(this.control, t * LINE_INTS, seq);
       Atomics.notify(this.control, t * LINE_INTS);
     }
     if (count > 0) local(...shares[0]!);
     for (let t = 1; t < count; t++) {
+      const takenAt = t * LINE_INTS + 3;
+      const taken = Atomics.load(this.control, takenAt);
+      if (taken !== seq && Atomics.compareExchange(this.control, takenAt, taken, seq) === taken) {
+        local(...shares[t]!); // taken back: the helper has not started it and never will
+        continue;
+      }
       const doneAt = t * LINE_INTS + 1;
       let done = Atomics.load(this.control, doneAt);
       for (let i = 0; done !== seq && i < SPIN; i++) done = Atomics.load(this.control, doneAt);
