@@ -157,6 +157,11 @@ export function gemm_f32_shared(
 /** Columns per claimed unit: two packed B panels (pack_b_kn_pair), 2·K·8 floats. */
 const CLAIM_COLS: i32 = 16;
 
+/** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
+export function gemm_shared_units(M: i32, N: i32): i32 {
+  return ((M + MC - 1) / MC) * ((N + CLAIM_COLS - 1) / CLAIM_COLS);
+}
+
 /** The next unit: `after` when the call runs alone, else the next value of the shared counter. */
 function next_unit(claim: usize, after: i32): i32 {
   if (!claim) return after;

@@ -223,8 +223,7 @@ export class Engine {
     const gemm =
       (layout: number, whole: Kernels['gemm_f32_nn']): Kernels['gemm_f32_nn'] =>
       (C, A, B, bias, M, N, K, flags, scratch) => {
-        // Units of 128 rows × 16 columns (gemm_f32_shared): share only calls with several.
-        const units = Math.ceil(M / 128) * Math.ceil(N / 16);
+        const units = k.gemm_shared_units(M, N);
         if (units < 2 || M * N * K < PARALLEL_GEMM_MACS) {
           whole(C, A, B, bias, M, N, K, flags, scratch);
           return;

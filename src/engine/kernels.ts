@@ -55,6 +55,8 @@ export interface Kernels {
   ): void;
   /** Floats of scratch any of the three GEMMs needs for these dimensions. */
   gemm_scratch_floats(M: number, N: number, K: number): number;
+  /** Units (128 rows × 16 columns) gemm_f32_shared cuts an M×N product into. */
+  gemm_shared_units(M: number, N: number): number;
   /**
    * One thread's part of a GEMM whose units (128 rows × 16 columns) the sharing threads take from
    * the zeroed i32 counter at `claim`; each thread passes its own `scratch`.

@@ -14,8 +14,8 @@
  *            [t·16 + 1] the sequence number of the last job it finished, [t·16 + 2] that of the
  *            last job that threw, [t·16 + 3] that of the last job taken — by the helper or back
  *            by the caller: whichever moves it to the job's number first with compareExchange
- *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1] argument count,
- *            [2…] the arguments (pointers and sizes are exact in f64; f32 scalars too)
+ *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1…16] the arguments,
+ *            zero-filled (pointers and sizes are exact in f64; f32 scalars too)
  *
  * Waiting spins for a short while before `Atomics.wait`: a kernel call lasts tens to hundreds of
  * microseconds, while waking a sleeping thread costs about as much again.
@@ -78,7 +78,7 @@ function helperMain(init: HelperInit, started?: () => void): void {
     const taken = Atomics.load(control, takenAt);
     if (taken === seq || Atomics.compareExchange(control, takenAt, taken, seq) !== taken) continue;
     // Always MAX_ARGS arguments (a wasm export ignores the extra ones): no array, no spread.
-    const a = job + 2;
+    const a = job + 1;
     try {
       fns[jobs[job]!]!(
         jobs[a]!,
@@ -181,8 +181,7 @@ export class ThreadPool {
         throw new RangeError(`"${name}": more than ${MAX_ARGS} arguments`);
       const at = t * JOB_SLOTS;
       this.jobs[at] = fn;
-      this.jobs[at + 1] = args.length;
-      for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 2 + i] = i < args.length ? args[i]! : 0;
+      for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 1 + i] = i < args.length ? args[i]! : 0;
       Atomics.store(this.control, t * LINE_INTS, seq);
       Atomics.notify(this.control, t * LINE_INTS);
     }
