@@ -16,11 +16,14 @@
  *       for each 4-row strip of the block: 4×8 tile over all K, then the epilogue
  * In both packed operands the kernel's next k is one fixed pointer step away and the values it
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
+ * GEMM_SPARSE_A (nn) runs a mostly-zero block row by row instead: each row's list of non-zero k
+ * (list_rows), then per panel of ROW_COLS columns of B, packed (K, ROW_COLS), a 1×24 kernel over
+ * each row's own list (ukernel_1x24_rows); a denser block, and tn, skip per 4-row strip.
  * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
  * K = 784 and gave nothing measurable here, so K stays whole.)
- * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns, which the
- * threads sharing a call take from a shared counter; each packs a block's A the first time it
- * works in that block.
+ * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns (× ROW_COLS
+ * for a call that may run row by row), which the threads sharing a call take from a shared
+ * counter; each packs (or lists) a block's A the first time it works in that block.
  *
  * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
  * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so the 10-wide
@@ -50,9 +53,11 @@ export const GEMM_ACCUMULATE: i32 = 1;
 /** flags bit 1: apply max(x, 0) last (NaN propagates). */
 export const GEMM_RELU: i32 = 2;
 /**
- * flags bit 3: A is mostly zeros (a batch of MNIST pixels is ≈81% zeros): nn and tn skip, per
- * 4-row strip of A, every k where all four rows are zero (see compact_strips). The results are
- * the same bits: a skipped term is a product with an exact 0, which adds ±0 to the running sum.
+ * flags bit 3: A is mostly zeros (a batch of MNIST pixels is ≈81% zeros, a ReLU output about
+ * half): nn skips each row's zero k (list_rows) when a block is sparse enough, and otherwise nn
+ * and tn skip, per 4-row strip of A, every k where all four rows are zero (see compact_strips).
+ * The results are the same bits: a skipped term is a product with an exact 0 (B finite), which
+ * adds ±0 to a running sum that starts at +0.
  */
 export const GEMM_SPARSE_A: i32 = 8;
 /** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
@@ -157,9 +162,20 @@ export function gemm_f32_shared(
 /** Columns per claimed unit: two packed B panels (pack_b_kn_pair), 2·K·8 floats. */
 const CLAIM_COLS: i32 = 16;
 
+/**
+ * Columns per claimed unit of a shared call: CLAIM_COLS, or one row panel (ROW_COLS) when the
+ * call may run row by row (nn, GEMM_SPARSE_A, N ≥ ROW_COLS), so that its units are whole row panels
+ * whichever way each block runs.
+ */
+function unit_cols(layout: i32, N: i32, flags: i32): i32 {
+  const rowCapable = (flags & GEMM_SPARSE_A) != 0 && layout == LAYOUT_NN && N >= ROW_COLS;
+  return rowCapable ? ROW_COLS : CLAIM_COLS;
+}
+
 /** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
-export function gemm_shared_units(M: i32, N: i32): i32 {
-  return ((M + MC - 1) / MC) * ((N + CLAIM_COLS - 1) / CLAIM_COLS);
+export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 {
+  const cols = unit_cols(layout, N, flags);
+  return ((M + MC - 1) / MC) * ((N + cols - 1) / cols);
 }
 
 /** The next unit: `after` when the call runs alone, else the next value of the shared counter. */
@@ -178,9 +194,16 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   // partial-tile buffer + one or two packed B panels (K, 8) (two when pack_b_kn_pair can run) +
   // packed A block (min(M, MC) rows rounded up to 16, K)
   // + for GEMM_SPARSE_A: one B offset per k and one count per 4-row strip
-  const panels = N >= 16 ? 16 : 8;
   const rows = min((M + 15) & ~15, MC);
-  return TMP_FLOATS + (panels + rows + (rows >> 2)) * max(K, 0) + (rows >> 2) + 16;
+  return TMP_FLOATS + (panel_floats(N) + rows + (rows >> 2)) * max(K, 0) + rows + 16;
+}
+
+/**
+ * Floats per k of the B panel area: two (K, 8) panels (pack_b_kn_pair, N ≥ 16) or one, or for
+ * N ≥ ROW_COLS one (K, ROW_COLS) panel of the row-sparse path (pack_b_rowpanel).
+ */
+function panel_floats(N: i32): i32 {
+  return N >= ROW_COLS ? ROW_COLS : N >= 16 ? 16 : 8;
 }
 
 /** Scratch floats for one partial tile (see run_panel): 16 rows × 2 … 4 rows × 8, plus reach. */
@@ -207,7 +230,7 @@ function gemm(
   const tmp = scratch; // one partial tile
   const panelB = tmp + (TMP_FLOATS << 2); // (K, 8)
   const panelB2 = panelB + (kBytes << 3); // (K, 8), the next panel (pack_b_kn_pair, N ≥ 16)
-  const packA = N >= 16 ? panelB2 + (kBytes << 3) : panelB2; // ⌈mb/16⌉·4 strips of (K, 4)
+  const packA = panelB + kBytes * <usize>panel_floats(N); // ⌈mb/16⌉·4 strips of (K, 4)
   const ldb = layout == LAYOUT_NT ? kBytes : ldc; // B's row stride
   // GEMM_SPARSE_A (nn, and tn when it packs A; only when every panel is 8 wide: only the 4×8
   // kernel has a sparse twin): after packed A, each strip's list of non-zero k, then one count
@@ -219,12 +242,15 @@ function gemm(
     (flags & GEMM_SPARSE_A) != 0 &&
     K > 0 &&
     (layout == LAYOUT_NN || (layout == LAYOUT_TN && N > TN_PACK_MIN_N));
+  // nn with at least one whole row panel may run a block row by row (list_rows): then
+  // packA holds each row's list of non-zero k and sparseCounts one count per row.
+  const rowCapable = sparseA && layout == LAYOUT_NN && N >= ROW_COLS;
 
   // Work units: blocks of MC rows × groups of columns, block-major. Alone (claim = 0) a call runs
   // one group of all its columns per block, in order; with a claim counter, the threads that
   // share the call take units of CLAIM_COLS columns from it as they finish the last, each packing
   // a block's A when it first works in that block.
-  const groupCols = claim ? CLAIM_COLS : N;
+  const groupCols = claim ? unit_cols(layout, N, flags) : N;
   const groups = (N + groupCols - 1) / groupCols;
   const units = ((M + MC - 1) / MC) * groups;
   let packed = -1;
@@ -233,6 +259,7 @@ function gemm(
   let sStride: usize = 0;
   let rowsA = 0;
   let rowsT = 0;
+  let byRow = false;
   let cA: usize = 0;
   let cT: usize = 0;
   for (let u = next_unit(claim, 0); u < units; u = next_unit(claim, u + 1)) {
@@ -245,9 +272,14 @@ function gemm(
       // + k·aStep. Packed A is zero-padded to 16 rows, so it serves every row. tn with a narrow
       // C reads A in place for whole 16-row groups (A[k, i..i+15] are adjacent floats) and a
       // zero-padded copy (K, 16) for the last rowsT < 16.
+      // Row by row (nn, sparse enough): the rows' lists of non-zero k go to packA, A is read in
+      // place.
       rowsA = mb;
       rowsT = 0;
-      if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
+      byRow = rowCapable && list_rows(packA, A + <usize>i0 * kBytes, mb, K, sparseCounts);
+      if (byRow) {
+        a = A + <usize>i0 * kBytes;
+      } else if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
         pack_a_colmajor(packA, A + ((<usize>i0) << 2), M, K, mb);
         a = packA;
         aStep = 16;
@@ -267,11 +299,39 @@ function gemm(
       }
       cA = C + <usize>i0 * ldc;
       cT = cA + <usize>rowsA * ldc;
-      if (sparseA) compact_strips(packA, K, mb >> 2, sparseOffs, sparseCounts);
+      if (sparseA && !byRow) compact_strips(packA, K, mb >> 2, sparseOffs, sparseCounts);
     }
     const g = u - block * groups;
     const jFirst = g * groupCols;
     const jLast = min(N, jFirst + groupCols);
+    if (byRow) {
+      for (let j0 = jFirst; j0 < jLast; j0 += ROW_COLS) {
+        const cols = min(jLast - j0, ROW_COLS);
+        pack_b_rowpanel(panelB, B + ((<usize>j0) << 2), ldc, K, cols);
+        const bj = bias ? bias + ((<usize>j0) << 2) : 0;
+        const c = cA + ((<usize>j0) << 2);
+        if (cols == ROW_COLS) {
+          ukernel_1x24_rows(c, ldc, a, kBytes, packA, sparseCounts, rowsA, panelB, bj, f);
+        } else {
+          // A partial panel: each row's raw sums into tmp, then the epilogue on `cols` of them.
+          const zero = f32x4.splat(0);
+          for (let r = 0; r < rowsA; r++) {
+            const rl = <usize>r;
+            const lists = packA + rl * kBytes;
+            const counts = sparseCounts + (rl << 2);
+            ukernel_1x24_rows(tmp, 0, a + rl * kBytes, kBytes, lists, counts, 1, panelB, 0, 0);
+            const cr = c + rl * ldc;
+            for (let v = 0; v < cols; v += 4) {
+              const n = min(cols - v, 4);
+              const vb = (<usize>v) << 2;
+              const bv = bias ? load_partial(bj + vb, n) : zero;
+              store_partial(cr + vb, v128.load(tmp + vb), bv, f, n);
+            }
+          }
+        }
+      }
+      continue;
+    }
     // The sparse kernel exists for 4×8 tiles only: every panel of the unit must be 8 wide.
     const sparse = sparseA && ((jLast - jFirst) & 7) == 0;
 
@@ -480,6 +540,160 @@ function ukernel_4x8(
     inline.always(store_4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, bias0, bias1, flags));
     a += sStride;
     c += ldc << 2;
+  }
+}
+
+/**
+ * Columns of C per row-sparse panel (ukernel_1x24_rows): 6 accumulators of 4. TurboFan loads
+ * all of an iteration's B vectors before its multiply-adds, so accumulators + B vectors + the
+ * broadcast must fit V8's 15 vector registers: 6 + 6 + 1. With 8 (32 columns) one accumulator
+ * went through the stack every k, and the kernel ran ≈ 1.4× slower per flop (measured).
+ */
+const ROW_COLS: i32 = 24;
+
+/**
+ * A block runs row by row when its rows keep at most this fraction (in 1/16ths) of their k on
+ * average. Per kept k the row kernel loads 8 values for 6 vector multiply-adds where the strip
+ * kernel loads 7 for 8, but a strip keeps the union of 4 rows' k: on MNIST pixels (19% of a
+ * row's k are non-zero, 38% of a strip's) rows ran the 1000×784×256 GEMM 1.3× faster; on random
+ * A they won up to ≈ 45% density and lost from ≈ 60% (measured), so a denser block packs strips.
+ */
+const ROW_MAX_16THS: i32 = 8;
+
+/**
+ * Row-sparse lists for mb rows of A stored (M, K) (lda = 4K bytes): row r's list at
+ * lists + r·4K holds the byte offsets 4k, in increasing k, of its non-zero A[r, k]; counts[r] is
+ * its length. Returns whether the block should run row by row (ROW_MAX_16THS); if not, the
+ * caller packs strips over the lists. Scans 4 k per vector and writes only where one is
+ * non-zero; NaN ≠ 0 is listed, −0 is left out like 0.
+ */
+function list_rows(lists: usize, A: usize, mb: i32, K: i32, counts: usize): bool {
+  const lda = (<usize>K) << 2;
+  const whole = lda & ~(<usize>15);
+  const zero = f32x4.splat(0);
+  let total: i64 = 0;
+  for (let r = 0; r < mb; r++) {
+    const row = A + <usize>r * lda;
+    const first = lists + <usize>r * lda;
+    let o = first;
+    let k: usize = 0;
+    for (; k < whole; k += 16) {
+      const m = i32x4.bitmask(f32x4.ne(v128.load(row + k), zero));
+      if (m) {
+        const kk = <u32>k;
+        store<u32>(o, kk);
+        o += (<usize>(m & 1)) << 2;
+        store<u32>(o, kk + 4);
+        o += (<usize>((m >> 1) & 1)) << 2;
+        store<u32>(o, kk + 8);
+        o += (<usize>((m >> 2) & 1)) << 2;
+        store<u32>(o, kk + 12);
+        o += (<usize>(m >> 3)) << 2;
+      }
+    }
+    for (; k < lda; k += 4) {
+      store<u32>(o, <u32>k);
+      o += (<usize>(load<f32>(row + k) != 0)) << 2;
+    }
+    const n = <i32>((o - first) >> 2);
+    store<i32>(counts + ((<usize>r) << 2), n);
+    total += n;
+  }
+  return total * 16 <= <i64>mb * <i64>K * ROW_MAX_16THS;
+}
+
+/**
+ * `rows` rows of C, ROW_COLS columns each, from row-sparse A (list_rows) and a (K, ROW_COLS) B
+ * panel (pack_b_rowpanel): row r's accumulators take madd(A[r, k], B[k, ·]) over its listed k only, in
+ * increasing k, so every element gets the dense kernel's bits (each skipped term is an exact
+ * ±0 added to a sum that starts at +0). Per listed k: its offset, one broadcast of A and 6 B
+ * vectors for 6 multiply-adds (13 vector registers, see ROW_COLS). Row r's A at a + r·lda, list at lists + r·lda, count at
+ * counts + 4r; C row r at c + r·ldc; bias (when HAS_BIAS) ROW_COLS floats at `bias`.
+ */
+function ukernel_1x24_rows(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  lda: usize,
+  lists: usize,
+  counts: usize,
+  rows: i32,
+  b: usize,
+  bias: usize,
+  flags: i32,
+): void {
+  for (let r = 0; r < rows; r++) {
+    let offs = lists;
+    const end = offs + ((<usize>load<i32>(counts)) << 2);
+    let c0 = f32x4.splat(0);
+    let c1 = f32x4.splat(0);
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let c4 = f32x4.splat(0);
+    let c5 = f32x4.splat(0);
+    while (offs < end) {
+      const o = <usize>load<u32>(offs);
+      const av = v128.load32_splat(a + o);
+      const bp = b + o * ROW_COLS;
+      c0 = madd(av, v128.load(bp), c0);
+      c1 = madd(av, v128.load(bp, 16), c1);
+      c2 = madd(av, v128.load(bp, 32), c2);
+      c3 = madd(av, v128.load(bp, 48), c3);
+      c4 = madd(av, v128.load(bp, 64), c4);
+      c5 = madd(av, v128.load(bp, 80), c5);
+      offs += 4;
+    }
+    if (flags == 0) {
+      v128.store(c, c0);
+      v128.store(c, c1, 16);
+      v128.store(c, c2, 32);
+      v128.store(c, c3, 48);
+      v128.store(c, c4, 64);
+      v128.store(c, c5, 80);
+    } else {
+      const has = (flags & HAS_BIAS) != 0;
+      const zero = f32x4.splat(0);
+      store_full(c, c0, has ? v128.load(bias) : zero, flags);
+      store_full(c + 16, c1, has ? v128.load(bias, 16) : zero, flags);
+      store_full(c + 32, c2, has ? v128.load(bias, 32) : zero, flags);
+      store_full(c + 48, c3, has ? v128.load(bias, 48) : zero, flags);
+      store_full(c + 64, c4, has ? v128.load(bias, 64) : zero, flags);
+      store_full(c + 80, c5, has ? v128.load(bias, 80) : zero, flags);
+    }
+    a += lda;
+    lists += lda;
+    counts += 4;
+    c += ldc;
+  }
+}
+
+/**
+ * Pack `cols` (1..ROW_COLS) columns of B (rows ldb bytes apart) into dst (K, ROW_COLS), zero
+ * beyond them: the row kernel's B for one k is then 96 contiguous bytes, where B's own rows (N·4 bytes
+ * apart) would map onto a few L1 sets.
+ */
+function pack_b_rowpanel(dst: usize, B: usize, ldb: usize, K: i32, cols: i32): void {
+  const width = (<usize>ROW_COLS) << 2;
+  if (cols == ROW_COLS) {
+    for (let k = 0; k < K; k++) {
+      v128.store(dst, v128.load(B));
+      v128.store(dst, v128.load(B, 16), 16);
+      v128.store(dst, v128.load(B, 32), 32);
+      v128.store(dst, v128.load(B, 48), 48);
+      v128.store(dst, v128.load(B, 64), 64);
+      v128.store(dst, v128.load(B, 80), 80);
+      B += ldb;
+      dst += width;
+    }
+    return;
+  }
+  for (let k = 0; k < K; k++) {
+    for (let v = 0; v < ROW_COLS; v += 4) {
+      const vb = (<usize>v) << 2;
+      v128.store(dst + vb, load_partial(B + vb, max(0, min(cols - v, 4))));
+    }
+    B += ldb;
+    dst += width;
   }
 }
 

@@ -552,7 +552,7 @@ function describeEngine(engine: EngineName, info: PeerInfo | undefined, s: Setti
     case 'mnist-wasm-dense':
       return (
         `mnist-wasm-dense: 1 thread, ${String(i.build ?? '?')} SIMD build, ` +
-        'sparseInput: false (dense first-layer GEMMs; LeNet-5 conv1 still skips zeros)'
+        'sparseInput: false (dense GEMMs; LeNet-5 conv1 still skips zeros)'
       );
     case 'tfjs-wasm':
       return (

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  // The first layer's zero skipping (same bits) against the dense kernels alone.
+  // Zero skipping (same bits) against the dense kernels alone.
   training.push(
     ...benchTraining(data, {
       simd: auto.build,

@@ -408,10 +408,11 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
 });
 
 /**
- * GEMM_SPARSE_A skips, per 4-row strip of A, the k where the strip is all zeros. The promise is
- * stronger than the tolerance: the same bits as the dense kernel. A is made of strips of every
- * kind — all zero, MNIST-like (≈80% zeros), dense (past the sparse threshold), with −0 and NaN —
- * on shapes with M, N and K tails, past one 128-row block, and with each epilogue.
+ * GEMM_SPARSE_A skips, per row of A (nn, sparse blocks) or per 4-row strip, the k where A is
+ * zero. The promise is stronger than the tolerance: the same bits as the dense kernel. A is made
+ * of strips of every kind — all zero, MNIST-like (≈80% zeros), dense (past the sparse
+ * threshold), with −0 and NaN — on shapes with M, N and K tails, past one 128-row block, and
+ * with each epilogue.
  */
 describe.each(BUILDS)('GEMM_SPARSE_A, %s build', (build) => {
   const env = setup(build);
@@ -477,16 +478,50 @@ describe.each(BUILDS)('GEMM_SPARSE_A, %s build', (build) => {
     });
   }
 
-  it('a NaN in A still propagates (NaN ≠ 0 is kept)', () => {
-    const [M, N, K] = [8, 16, 12];
+  it('nn row by row: sparse, dense and all-zero blocks in one call, with N and K tails', () => {
+    // Rows 0..127 keep ≈15% of k (the row-by-row path), 128..255 are dense (4-row strips),
+    // 256.. keep ≈10% with whole zero and −0 rows; N runs whole 24-column panels and tails.
+    const row = (i: number, K: number, a: Float32Array) => {
+      const keep = i < 128 ? 0.15 : i < 256 ? 1 : i % 7 === 0 ? 0 : 0.1;
+      for (let kk = 0; kk < K; kk++) {
+        const u = rng.nextFloat();
+        const v = rng.nextFloat() * 2 - 1;
+        a[i * K + kk] = u < keep ? v : i % 3 === 0 ? -0 : 0;
+      }
+    };
+    const shapes: [number, number, number][] = [
+      [300, 24, 37],
+      [300, 50, 5],
+      [260, 73, 130],
+      [129, 48, 784],
+      [1, 30, 17],
+    ];
+    let e = 0;
+    for (const [M, N, K] of shapes) {
+      const a = new Float32Array(M * K);
+      for (let i = 0; i < M; i++) row(i, K, a);
+      for (let f = 0; f < 2; f++) {
+        const flags = [0, GEMM_RELU, GEMM_ACCUMULATE, GEMM_ACCUMULATE | GEMM_RELU][e++ % 4]!;
+        const { dense, sparse } = both('nn', M, N, K, flags, a);
+        expect(sparse, `nn ${M}×${N}×${K} flags ${flags}`).toEqual(dense);
+      }
+    }
+  });
+
+  it('a NaN in A still propagates (NaN ≠ 0 is kept), in strips and row by row', () => {
+    const [M, K] = [8, 12];
     const a = new Float32Array(M * K); // all zero but one NaN
     a[5 * K + 7] = NaN;
-    for (const layout of ['nn', 'tn'] as const) {
+    for (const [layout, N] of [
+      ['nn', 16],
+      ['tn', 17],
+      ['nn', 30],
+    ] as const) {
       const { sparse } = both(layout, M, N, K, 0, a);
       const c = new Float32Array(new Uint32Array(sparse).buffer);
       for (let i = 0; i < M; i++) {
         for (let j = 0; j < N; j++) {
-          expect(Number.isNaN(c[i * N + j]), `${layout} C[${i},${j}]`).toBe(i === 5);
+          expect(Number.isNaN(c[i * N + j]), `${layout} N ${N} C[${i},${j}]`).toBe(i === 5);
         }
       }
     }

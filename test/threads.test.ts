@@ -4,7 +4,7 @@
  * epilogue, with 2 and 3 threads; and training with 2 or 3 threads
  * gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
  * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too) — and as one thread with the
- * first layer's zero skipping (EngineOptions.sparseInput) turned off.
+ * zero skipping (EngineOptions.sparseInput) turned off.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -126,7 +126,7 @@ describe('training on several threads gives the weights of one thread, bit for b
   for (const build of BUILDS) {
     for (const [preset, options] of cases) {
       it(`${preset}, ${build} build, 1 vs 2 vs 3 threads, zero inputs skipped or not`, () => {
-        // The last run also turns off the first layer's zero skipping (GEMM_SPARSE_A).
+        // The last run also turns off zero skipping (GEMM_SPARSE_A).
         const runs = [1, 2, 3, 1].map((threads, i) => ({ threads, sparseInput: i < 3 }));
         const hashes = runs.map(({ threads, sparseInput }) => {
           const engine = createEngine({ simd: build, threads, sparseInput });

@@ -61,9 +61,10 @@ export interface EngineOptions {
    */
   threads?: number;
   /**
-   * Skip the zeros of the input in the first layer's GEMMs (GEMM_SPARSE_A; default true). MNIST
-   * pixels are ≈81% zeros, so the first dense layer's forward and weight-gradient GEMMs do ≈2.6×
-   * and ≈3.6× less work. The results are the same bits either way; false is for benchmarks.
+   * Skip zeros in the GEMMs' A (GEMM_SPARSE_A; default true): the input in the first layer's
+   * forward and weight-gradient GEMMs (MNIST pixels are ≈81% zeros) and a ReLU output in the next
+   * dense layer's forward GEMM (about half zeros). The results are the same bits either way;
+   * false is for benchmarks.
    */
   sparseInput?: boolean;
 }
@@ -155,7 +156,7 @@ export class Engine {
    * across engines and machines only where this agrees.
    */
   readonly fusedMadd: boolean;
-  /** Whether the first layer's GEMMs skip zero inputs (EngineOptions.sparseInput). */
+  /** Whether the GEMMs skip zero inputs (EngineOptions.sparseInput). */
   sparseInput = true;
 
   /** Wrap an instance whose `env.memory` import is `memory` (use the static factories). */
@@ -223,7 +224,7 @@ export class Engine {
     const gemm =
       (layout: number, whole: Kernels['gemm_f32_nn']): Kernels['gemm_f32_nn'] =>
       (C, A, B, bias, M, N, K, flags, scratch) => {
-        const units = k.gemm_shared_units(M, N);
+        const units = k.gemm_shared_units(layout, M, N, flags);
         if (units < 2 || M * N * K < PARALLEL_GEMM_MACS) {
           whole(C, A, B, bias, M, N, K, flags, scratch);
           return;

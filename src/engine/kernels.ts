@@ -55,10 +55,13 @@ export interface Kernels {
   ): void;
   /** Floats of scratch any of the three GEMMs needs for these dimensions. */
   gemm_scratch_floats(M: number, N: number, K: number): number;
-  /** Units (128 rows × 16 columns) gemm_f32_shared cuts an M×N product into. */
-  gemm_shared_units(M: number, N: number): number;
   /**
-   * One thread's part of a GEMM whose units (128 rows × 16 columns) the sharing threads take from
+   * Units (128 rows × 16 columns, or × 32 for an nn call with GEMM_SPARSE_A and N ≥ 32)
+   * gemm_f32_shared cuts an M×N product into.
+   */
+  gemm_shared_units(layout: number, M: number, N: number, flags: number): number;
+  /**
+   * One thread's part of a GEMM whose units (see gemm_shared_units) the sharing threads take from
    * the zeroed i32 counter at `claim`; each thread passes its own `scratch`.
    */
   gemm_f32_shared(

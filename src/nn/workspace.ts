@@ -306,6 +306,16 @@ export class Workspace {
     return i === 0 && this.model.engine.sparseInput ? GEMM_SPARSE_A : 0;
   }
 
+  /**
+   * GEMM_SPARSE_A for a dense layer's forward GEMM: the first layer's, and one whose input is a
+   * ReLU output (about half zeros, which the row-sparse path skips row by row; the weight
+   * gradient's strips of 4 inputs are nearly always dense there, so it keeps sparseFlag).
+   */
+  private forwardSparseFlag(i: number): number {
+    const after = i > 0 && this.model.layers[i - 1]!.activation === 'relu';
+    return after && this.model.engine.sparseInput ? GEMM_SPARSE_A : this.sparseFlag(i);
+  }
+
   private inputOf(i: number): number {
     return i === 0 ? this.inputPtr : this.buffers[i - 1]!.out;
   }
@@ -374,7 +384,7 @@ export class Workspace {
             B,
             l.outShape.c,
             shapeSize(l.inShape),
-            reluFlag | this.sparseFlag(i),
+            reluFlag | this.forwardSparseFlag(i),
             this.scratchPtr,
           );
           if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);
