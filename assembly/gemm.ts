@@ -47,6 +47,7 @@
  */
 
 import { madd } from './simd';
+import { claim_next } from './claim';
 
 /** flags bit 0: C += result instead of C = result. */
 export const GEMM_ACCUMULATE: i32 = 1;
@@ -178,16 +179,6 @@ export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 
   return ((M + MC - 1) / MC) * ((N + cols - 1) / cols);
 }
 
-/** The next unit: `after` when the call runs alone, else the next value of the shared counter. */
-function next_unit(claim: usize, after: i32): i32 {
-  if (!claim) return after;
-  if (ASC_FEATURE_THREADS) return atomic.add<i32>(claim, 1);
-  // Builds without threads never share a call; this keeps their counter semantics.
-  const u = load<i32>(claim);
-  store<i32>(claim, u + 1);
-  return u;
-}
-
 /** Floats of scratch that any of the three GEMMs needs for these dimensions. */
 export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   if (M <= 0 || N <= 0) return TMP_FLOATS;
@@ -262,7 +253,7 @@ function gemm(
   let byRow = false;
   let cA: usize = 0;
   let cT: usize = 0;
-  for (let u = next_unit(claim, 0); u < units; u = next_unit(claim, u + 1)) {
+  for (let u = claim_next(claim, 0); u < units; u = claim_next(claim, u + 1)) {
     const block = u / groups;
     if (block != packed) {
       packed = block;

@@ -2,7 +2,12 @@
  * Optimizer updates: one flat loop over a whole parameter region (params, grads and state are
  * laid out in the same order by the host), 4-wide SIMD body and scalar tail. The scalar tail
  * uses the same operation order as the SIMD lanes so a float lands identically in either path.
+ * Each update also has a `_shared` twin: one thread's part of the update, in units of
+ * CHUNK_FLOATS taken from a shared counter (assembly/claim.ts); every float gets the same
+ * operations whichever thread updates it.
  */
+
+import { CHUNK_FLOATS, claim_next } from './claim';
 
 /**
  * SGD with optional L2 weight decay, momentum and Nesterov momentum (PyTorch's formulation):
@@ -227,4 +232,100 @@ export function has_non_finite(x: usize, n: i32): i32 {
     f32x4.extract_lane(acc, 3) +
     tail;
   return lanes != lanes ? 1 : 0;
+}
+
+// ---- Shared across threads: each caller runs the chunks it claims (see assembly/claim.ts).
+
+/** Floats in unit u of a loop over n floats. */
+function chunk_len(u: i32, n: i32): i32 {
+  return min(CHUNK_FLOATS, n - u * CHUNK_FLOATS);
+}
+
+/** sgd_step over the chunks this thread claims at `claim`. */
+export function sgd_step_shared(
+  claim: usize,
+  params: usize,
+  grads: usize,
+  velocity: usize,
+  n: i32,
+  lr: f32,
+  momentum: f32,
+  nesterov: i32,
+  weightDecay: f32,
+): void {
+  for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
+    const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
+    const vel = velocity ? velocity + o : 0;
+    sgd_step(params + o, grads + o, vel, chunk_len(u, n), lr, momentum, nesterov, weightDecay);
+  }
+}
+
+/** adam_step over the chunks this thread claims at `claim`. */
+export function adam_step_shared(
+  claim: usize,
+  params: usize,
+  grads: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  biasCorrection1: f32,
+  biasCorrection2: f32,
+  weightDecay: f32,
+): void {
+  for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
+    const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
+    adam_step(
+      params + o,
+      grads + o,
+      m + o,
+      v + o,
+      chunk_len(u, n),
+      lr,
+      beta1,
+      beta2,
+      eps,
+      biasCorrection1,
+      biasCorrection2,
+      weightDecay,
+    );
+  }
+}
+
+/** rmsprop_step over the chunks this thread claims at `claim`. */
+export function rmsprop_step_shared(
+  claim: usize,
+  params: usize,
+  grads: usize,
+  sq: usize,
+  n: i32,
+  lr: f32,
+  rho: f32,
+  eps: f32,
+  weightDecay: f32,
+): void {
+  for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
+    const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
+    rmsprop_step(params + o, grads + o, sq + o, chunk_len(u, n), lr, rho, eps, weightDecay);
+  }
+}
+
+/** adagrad_step over the chunks this thread claims at `claim`. */
+export function adagrad_step_shared(
+  claim: usize,
+  params: usize,
+  grads: usize,
+  sum: usize,
+  n: i32,
+  lr: f32,
+  eps: f32,
+  weightDecay: f32,
+): void {
+  for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
+    const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
+    adagrad_step(params + o, grads + o, sum + o, chunk_len(u, n), lr, eps, weightDecay);
+  }
 }

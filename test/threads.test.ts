@@ -1,8 +1,8 @@
 /**
  * Multi-threaded kernels: a GEMM shared by threads that take its units from a counter
  * (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
- * epilogue, with 2 and 3 threads; and training with 2 or 3 threads
- * gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
+ * epilogue, with 2 and 3 threads, and so do the optimizer steps shared in chunks; and
+ * training with 2 or 3 threads gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
  * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too) — and as one thread with the
  * zero skipping (EngineOptions.sparseInput) turned off.
  */
@@ -11,7 +11,6 @@ import { describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import { createEngine } from '../src/engine/node.js';
-import { splitRange } from '../src/engine/threads.js';
 import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
 import { createModel } from '../src/nn/create.js';
 import type { Model } from '../src/nn/model.js';
@@ -22,23 +21,103 @@ import { put, randomFloats } from './helpers.js';
 
 const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
 
-describe('splitRange', () => {
-  it('covers [0, n) with aligned, ordered, non-empty ranges', () => {
-    for (const n of [0, 1, 7, 8, 10, 16, 17, 128, 256, 784, 1000])
-      for (const parts of [1, 2, 3, 4])
-        for (const align of [1, 8, 16]) {
-          const ranges = splitRange(n, parts, align);
-          expect(ranges.length).toBeLessThanOrEqual(parts);
-          let next = 0;
-          for (const [a, b] of ranges) {
-            expect(a).toBe(next);
-            expect(a % align).toBe(0);
-            expect(b).toBeGreaterThan(a);
-            next = b;
-          }
-          expect(next).toBe(n);
+describe('optimizer steps shared by threads (chunks from a counter) equal one call, bit for bit', () => {
+  // Awkward lengths around the 4096-float unit; from 16k floats the engine shares a call.
+  const lengths = [0, 1, 17, 4095, 4097, 16384, 3 * 4096 + 5, 70001];
+  const run = (threads: number, build: (typeof BUILDS)[number]) => {
+    const e = createEngine({ simd: build, threads });
+    const k = e.kernels;
+    const out: Buffer[] = [];
+    for (const n of lengths) {
+      const rng = new Rng(n + 1);
+      const state = () => put(e, randomFloats(rng, n + 1, 0.1));
+      const [p, g, s1, s2] = [state(), state(), state(), state()];
+      // Squares for the state that must stay ≥ 0 (Adam's v, RMSprop's and Adagrad's sums).
+      const [q, h, sq] = [
+        state(),
+        state(),
+        put(
+          e,
+          randomFloats(rng, n + 1).map((x) => x * x),
+        ),
+      ];
+      const sum = put(
+        e,
+        randomFloats(rng, n + 1).map((x) => x * x),
+      );
+      k.adam_step(p, g, s1, sq, n, 1e-3, 0.9, 0.999, 1e-8, 0.19, 0.002, 1e-2);
+      k.sgd_step(q, h, s2, n, 0.05, 0.9, 1, 1e-3);
+      k.rmsprop_step(q, g, sum, n, 1e-3, 0.99, 1e-8, 0);
+      k.adagrad_step(p, h, sum, n, 1e-2, 1e-10, 1e-3);
+      k.sgd_step(p, g, 0, n, 0.1, 0, 0, 0);
+      for (const ptr of [p, s1, sq, q, s2, sum])
+        out.push(Buffer.from(e.f32(ptr, n + 1).slice().buffer));
+    }
+    return { e, out };
+  };
+  for (const build of BUILDS) {
+    it(`${build} build: optimizer steps on 1, 2 and 3 threads, and alone through the counter`, () => {
+      const runs = [1, 2, 3].map((t) => run(t, build));
+      try {
+        for (const r of runs.slice(1)) {
+          expect(r.out.length).toBe(runs[0]!.out.length);
+          r.out.forEach((b, i) => expect(b.equals(runs[0]!.out[i]!), `buffer ${i}`).toBe(true));
         }
-  });
+        // Alone, a shared step runs every unit in order: the whole call's bits; the float after
+        // the last one (a sentinel) is never touched.
+        const e = runs[0]!.e;
+        const k = e.kernels;
+        const n = 3 * 4096 + 5;
+        const rng = new Rng(9);
+        const init = [0, 1, 2, 3].map(() => {
+          const x = randomFloats(rng, n + 1, 0.1).map(Math.abs);
+          x[n] = 7;
+          return x;
+        });
+        const whole = init.map((x) => put(e, x));
+        const shared = init.map((x) => put(e, x));
+        const claim = e.reserve(64);
+        e.i32(claim, 1)[0] = 0;
+        k.adam_step(
+          whole[0]!,
+          whole[1]!,
+          whole[2]!,
+          whole[3]!,
+          n,
+          1e-3,
+          0.9,
+          0.999,
+          1e-8,
+          0.1,
+          0.001,
+          0,
+        );
+        k.adam_step_shared(
+          claim,
+          shared[0]!,
+          shared[1]!,
+          shared[2]!,
+          shared[3]!,
+          n,
+          1e-3,
+          0.9,
+          0.999,
+          1e-8,
+          0.1,
+          0.001,
+          0,
+        );
+        for (const i of [0, 2, 3]) {
+          const a = Buffer.from(e.f32(whole[i]!, n).slice().buffer);
+          expect(a.equals(Buffer.from(e.f32(shared[i]!, n).slice().buffer))).toBe(true);
+          expect(e.f32(shared[i]!, n + 1)[n]).toBe(7);
+        }
+        expect(e.i32(claim, 1)[0]).toBe(k.chunk_units(n) + 1); // 4 units taken, then the end
+      } finally {
+        for (const r of runs) r.e.close();
+      }
+    });
+  }
 });
 
 describe('gemm_f32_shared: threads taking units from a counter give the whole GEMM, bit for bit', () => {

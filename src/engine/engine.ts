@@ -16,16 +16,17 @@
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
-import { shareWidth, type ThreadPool } from './threads.js';
+import type { ThreadPool } from './threads.js';
 
 /** Kernels the helper threads may run. */
 export const POOL_KERNELS = [
   'gemm_f32_shared',
-  'sgd_step',
-  'adam_step',
-  'rmsprop_step',
-  'adagrad_step',
+  'sgd_step_shared',
+  'adam_step_shared',
+  'rmsprop_step_shared',
+  'adagrad_step_shared',
 ] as const;
+type PoolKernel = (typeof POOL_KERNELS)[number];
 /**
  * Below these sizes a call stays on one thread. A hand-over costs ≈ 5–10 µs of the critical path
  * (waking the helper, its slower start, the wait for the later share; measured on a 2-core
@@ -209,9 +210,9 @@ export class Engine {
 
   /**
    * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last) and
-   * the optimizer steps (split by parameter range) across `pool`'s threads. Every output is
-   * computed exactly as one call computes it, so the results are bit-identical to one thread's;
-   * small calls stay on the calling thread.
+   * the optimizer steps (chunks of 4096 floats, taken the same way) across `pool`'s threads.
+   * Every output is computed exactly as one call computes it, so the results are bit-identical
+   * to one thread's; small calls stay on the calling thread.
    */
   attachPool(pool: ThreadPool): void {
     this.pool = pool;
@@ -238,35 +239,33 @@ export class Engine {
         }
         pool.run('gemm_f32_shared', table, k.gemm_f32_shared, Math.min(threads, units));
       };
-    // Optimizer steps: (params, grads, state…, n, scalars…): every pointer before n advances
-    // with the share's first element; `pointers` says how many there are.
+    // Optimizer steps: every thread runs the `_shared` twin with the same arguments after the
+    // counter and takes chunks from it, so a thread on a slower or busier core simply does fewer
+    // (assembly/claim.ts); each float gets the same operations whichever thread updates it.
+    // (params, grads, state…, n, scalars…), n at index `at`.
     const step =
-      <F extends (...args: number[]) => void>(name: string, whole: F, pointers: number) =>
+      <F extends (...args: number[]) => void>(name: PoolKernel, whole: F, at: number) =>
       (...a: number[]): void => {
-        const n = a[pointers]!;
+        const n = a[at]!;
         if (n < PARALLEL_STEP_FLOATS) return whole(...a);
-        const width = shareWidth(n, threads, 16);
-        let count = 0;
-        for (let p0 = 0; p0 < n; p0 += width, count++) {
-          const row = table[count]!;
+        i32[claim >> 2] = 0;
+        for (let t = 0; t < threads; t++) {
+          const row = table[t]!;
           row.length = 0;
-          for (let i = 0; i < a.length; i++) {
-            row.push(
-              i < pointers ? a[i]! + p0 * 4 : i === pointers ? Math.min(n - p0, width) : a[i]!,
-            );
-          }
+          row.push(claim, ...a);
         }
-        pool.run(name, table, whole, count);
+        const local = k[name] as unknown as (...args: number[]) => void;
+        pool.run(name, table, local, Math.min(threads, k.chunk_units(n)));
       };
     (this as { kernels: Kernels }).kernels = {
       ...k,
       gemm_f32_nn: gemm(0, k.gemm_f32_nn),
       gemm_f32_tn: gemm(1, k.gemm_f32_tn),
       gemm_f32_nt: gemm(2, k.gemm_f32_nt),
-      sgd_step: step('sgd_step', k.sgd_step, 3),
-      adam_step: step('adam_step', k.adam_step, 4),
-      rmsprop_step: step('rmsprop_step', k.rmsprop_step, 3),
-      adagrad_step: step('adagrad_step', k.adagrad_step, 3),
+      sgd_step: step('sgd_step_shared', k.sgd_step, 3),
+      adam_step: step('adam_step_shared', k.adam_step, 4),
+      rmsprop_step: step('rmsprop_step_shared', k.rmsprop_step, 3),
+      adagrad_step: step('adagrad_step_shared', k.adagrad_step, 3),
     };
   }
 

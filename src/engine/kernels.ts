@@ -320,6 +320,15 @@ export interface Kernels {
   /** 1 if any of the n floats is NaN or ±Inf, else 0. */
   has_non_finite(x: number, n: number): number;
 
+  // Shared by threads (claim.ts): each thread passes the same arguments after the zeroed i32
+  // counter at `claim` and runs the chunks of CHUNK_FLOATS floats it takes.
+  /** Units of 4096 floats in an elementwise loop over n floats. */
+  chunk_units(n: number): number;
+  sgd_step_shared(claim: number, ...args: Parameters<Kernels['sgd_step']>): void;
+  adam_step_shared(claim: number, ...args: Parameters<Kernels['adam_step']>): void;
+  rmsprop_step_shared(claim: number, ...args: Parameters<Kernels['rmsprop_step']>): void;
+  adagrad_step_shared(claim: number, ...args: Parameters<Kernels['adagrad_step']>): void;
+
   // data.ts
   /** dst[b, :] = images[indices[b], :] · scale (uint8 → f32), D bytes per image. */
   gather_normalize_u8(
@@ -329,6 +338,12 @@ export interface Kernels {
     B: number,
     D: number,
     scale: number,
+  ): void;
+  /** Units of 8 rows gather_normalize_u8_shared cuts a batch of B rows into. */
+  gather_units(B: number): number;
+  gather_normalize_u8_shared(
+    claim: number,
+    ...args: Parameters<Kernels['gather_normalize_u8']>
   ): void;
   /** dst[b] = labels[indices[b]] (uint8 → i32). */
   gather_labels(dst: number, labels: number, indices: number, B: number): void;

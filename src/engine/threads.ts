@@ -218,19 +218,3 @@ export class ThreadPool {
     this.helpers.length = 0;
   }
 }
-
-/** The width of each share when [0, n) is split into `parts` ranges aligned to `align`. */
-export function shareWidth(n: number, parts: number, align: number): number {
-  return Math.max(align, Math.ceil(n / parts / align) * align);
-}
-
-/**
- * Split [0, n) into `parts` contiguous ranges whose boundaries are multiples of `align` (the last
- * range takes the remainder); empty ranges are dropped.
- */
-export function splitRange(n: number, parts: number, align: number): [number, number][] {
-  const ranges: [number, number][] = [];
-  const step = shareWidth(n, parts, align);
-  for (let begin = 0; begin < n; begin += step) ranges.push([begin, Math.min(n, begin + step)]);
-  return ranges;
-}
