@@ -56,7 +56,7 @@ export interface Kernels {
   /** Floats of scratch any of the three GEMMs needs for these dimensions. */
   gemm_scratch_floats(M: number, N: number, K: number): number;
   /**
-   * Units (128 rows × 16 columns, or × 32 for an nn call with GEMM_SPARSE_A and N ≥ 32)
+   * Units (128 rows × 16 columns, or × 24 for an nn call with GEMM_SPARSE_A and N ≥ 24)
    * gemm_f32_shared cuts an M×N product into.
    */
   gemm_shared_units(layout: number, M: number, N: number, flags: number): number;
