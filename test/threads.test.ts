@@ -33,18 +33,13 @@ describe('optimizer steps shared by threads (chunks from a counter) equal one ca
       const state = () => put(e, randomFloats(rng, n + 1, 0.1));
       const [p, g, s1, s2] = [state(), state(), state(), state()];
       // Squares for the state that must stay ≥ 0 (Adam's v, RMSprop's and Adagrad's sums).
-      const [q, h, sq] = [
-        state(),
-        state(),
+      const square = () =>
         put(
           e,
           randomFloats(rng, n + 1).map((x) => x * x),
-        ),
-      ];
-      const sum = put(
-        e,
-        randomFloats(rng, n + 1).map((x) => x * x),
-      );
+        );
+      const [q, h] = [state(), state()];
+      const [sq, sum] = [square(), square()];
       k.adam_step(p, g, s1, sq, n, 1e-3, 0.9, 0.999, 1e-8, 0.19, 0.002, 1e-2);
       k.sgd_step(q, h, s2, n, 0.05, 0.9, 1, 1e-3);
       k.rmsprop_step(q, g, sum, n, 1e-3, 0.99, 1e-8, 0);
@@ -78,35 +73,9 @@ describe('optimizer steps shared by threads (chunks from a counter) equal one ca
         const shared = init.map((x) => put(e, x));
         const claim = e.reserve(64);
         e.i32(claim, 1)[0] = 0;
-        k.adam_step(
-          whole[0]!,
-          whole[1]!,
-          whole[2]!,
-          whole[3]!,
-          n,
-          1e-3,
-          0.9,
-          0.999,
-          1e-8,
-          0.1,
-          0.001,
-          0,
-        );
-        k.adam_step_shared(
-          claim,
-          shared[0]!,
-          shared[1]!,
-          shared[2]!,
-          shared[3]!,
-          n,
-          1e-3,
-          0.9,
-          0.999,
-          1e-8,
-          0.1,
-          0.001,
-          0,
-        );
+        const hyper = [n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 0.001, 0] as const;
+        k.adam_step(whole[0]!, whole[1]!, whole[2]!, whole[3]!, ...hyper);
+        k.adam_step_shared(claim, shared[0]!, shared[1]!, shared[2]!, shared[3]!, ...hyper);
         for (const i of [0, 2, 3]) {
           const a = Buffer.from(e.f32(whole[i]!, n).slice().buffer);
           expect(a.equals(Buffer.from(e.f32(shared[i]!, n).slice().buffer))).toBe(true);
