@@ -7,6 +7,7 @@
  * zero skipping (EngineOptions.sparseInput) turned off.
  */
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
@@ -17,6 +18,7 @@ import type { Model } from '../src/nn/model.js';
 import { fit, type FitOptions } from '../src/train/fit.js';
 import { BUILDS } from './builds.js';
 import { Rng } from '../src/engine/rng.js';
+import { waitChange } from '../src/engine/threads.js';
 import { put, randomFloats } from './helpers.js';
 
 const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
@@ -196,5 +198,30 @@ describe('training on several threads gives the weights of one thread, bit for b
   it('refuses a thread count that is not a positive integer', () => {
     expect(() => createEngine({ threads: 0 })).toThrow('threads must be a positive integer, got 0');
     expect(() => createEngine({ threads: 1.5 })).toThrow(/positive integer, got 1.5/);
+  });
+});
+
+describe('waitChange: the hand-off between threads spins briefly, then sleeps until woken', () => {
+  it('returns at once when the value has already changed', () => {
+    const control = new Int32Array(new SharedArrayBuffer(16));
+    control[1] = 3;
+    expect(waitChange(control, 1, 2, 50)).toBe(3);
+  });
+
+  it('sleeps past its spin and wakes with the value another thread stores', async () => {
+    const control = new Int32Array(new SharedArrayBuffer(16));
+    const worker = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       setTimeout(() => { Atomics.store(workerData, 2, 7); Atomics.notify(workerData, 2); }, 40);`,
+      { eval: true, workerData: control },
+    );
+    await new Promise((resolve) => worker.once('online', resolve));
+    const start = performance.now();
+    const value = waitChange(control, 2, 0, 50);
+    const waited = performance.now() - start;
+    await worker.terminate();
+    expect(value).toBe(7);
+    // 50 µs of spinning could not have seen a store made ~40 ms later: it slept and was woken.
+    expect(waited).toBeGreaterThan(20);
   });
 });

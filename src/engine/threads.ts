@@ -17,8 +17,8 @@
  *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1…16] the arguments,
  *            zero-filled (pointers and sizes are exact in f64; f32 scalars too)
  *
- * Waiting spins for a short while before `Atomics.wait`: a kernel call lasts tens to hundreds of
- * microseconds, while waking a sleeping thread costs about as much again.
+ * Waiting spins for at most SPIN_MICROS before `Atomics.wait` (waitChange): a kernel call lasts
+ * tens to hundreds of microseconds, while waking a sleeping thread costs about as much again.
  *
  * Kernels never allocate and each share writes its own outputs, so the results are those of one
  * thread, bit for bit, whatever the thread count (the callers split by output, never by a sum).
@@ -32,23 +32,47 @@ interface HelperInit {
   jobs: Float64Array;
   index: number;
   names: readonly string[];
-  spin: number;
+  spinMicros: number;
 }
 
 const LINE_INTS = 16;
 const JOB_SLOTS = 32;
 /** Arguments per job; a helper passes all of them (unused slots are 0). */
 const MAX_ARGS = 16;
-/** Spin iterations before sleeping (≈ 20–50 µs). */
-const SPIN = 300_000;
+/**
+ * Microseconds a waiting thread spins before it sleeps. Spinning much longer hurt on the 2-vCPU
+ * machines we measure on: with 3 ms of spinning (an iteration count meant as ≈ 30 µs, but each
+ * `Atomics.load` turned out to cost ≈ 13 ns) two-thread `mlp-256-128` epochs fell into a mode
+ * about twice as slow as one thread in half the rounds; 25–50 µs never did (README, Threads).
+ */
+const SPIN_MICROS = 50;
 
 /**
- * The helper's whole program. It is sent as source text (`String(helperMain)`), so it must not
- * refer to anything outside its own body. `started`, when given, is called once the module is
+ * Wait until control[at] ≠ value and return it: spin (reading the clock every 64 loads) for up to
+ * `micros` µs, then sleep in `Atomics.wait`. Self-contained: the helpers get it as source text.
+ */
+export function waitChange(control: Int32Array, at: number, value: number, micros: number): number {
+  let now = Atomics.load(control, at);
+  if (now !== value) return now;
+  const until = performance.now() + micros / 1000;
+  for (let i = 1; now === value; i++) {
+    if ((i & 63) === 0 && performance.now() > until) break;
+    now = Atomics.load(control, at);
+  }
+  while (now === value) {
+    Atomics.wait(control, at, value);
+    now = Atomics.load(control, at);
+  }
+  return now;
+}
+
+/**
+ * The helper's whole program. It is sent as source text (`String(helperMain)`, with waitChange
+ * bound around it), so it must not refer to anything else outside its own body. `started`, when given, is called once the module is
  * instantiated: a browser trainer awaits it before the first `run` (see SpawnHelper).
  */
 function helperMain(init: HelperInit, started?: () => void): void {
-  const { control, jobs, index, names, spin } = init;
+  const { control, jobs, index, names, spinMicros } = init;
   const instance = new WebAssembly.Instance(init.module, {
     env: {
       memory: init.memory,
@@ -66,12 +90,7 @@ function helperMain(init: HelperInit, started?: () => void): void {
   const job = index * 32;
   let seen = 0;
   for (;;) {
-    let seq = Atomics.load(control, seqAt);
-    for (let i = 0; seq === seen && i < spin; i++) seq = Atomics.load(control, seqAt);
-    while (seq === seen) {
-      Atomics.wait(control, seqAt, seen);
-      seq = Atomics.load(control, seqAt);
-    }
+    const seq = waitChange(control, seqAt, seen, spinMicros);
     if (seq < 0) return;
     seen = seq;
     // Take the job unless the caller took it back first (then it ran there: skip it).
@@ -143,7 +162,7 @@ export class ThreadPool {
     this.control = new Int32Array(new SharedArrayBuffer(threads * LINE_INTS * 4));
     this.jobs = new Float64Array(new SharedArrayBuffer(threads * JOB_SLOTS * 8));
     this.index = new Map(names.map((n, i) => [n, i]));
-    const source = `(${String(helperMain)})`;
+    const source = `((waitChange) => ${String(helperMain)})(${String(waitChange)})`;
     for (let t = 1; t < threads; t++) {
       const init: HelperInit = {
         module,
@@ -152,7 +171,7 @@ export class ThreadPool {
         jobs: this.jobs,
         index: t,
         names,
-        spin: SPIN,
+        spinMicros: SPIN_MICROS,
       };
       this.helpers.push(spawn(source, init));
     }
@@ -195,11 +214,7 @@ export class ThreadPool {
       }
       const doneAt = t * LINE_INTS + 1;
       let done = Atomics.load(this.control, doneAt);
-      for (let i = 0; done !== seq && i < SPIN; i++) done = Atomics.load(this.control, doneAt);
-      while (done !== seq) {
-        Atomics.wait(this.control, doneAt, done);
-        done = Atomics.load(this.control, doneAt);
-      }
+      while (done !== seq) done = waitChange(this.control, doneAt, done, SPIN_MICROS);
     }
     for (let t = 1; t < count; t++) {
       if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
