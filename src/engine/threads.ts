@@ -68,8 +68,9 @@ export function waitChange(control: Int32Array, at: number, value: number, micro
 
 /**
  * The helper's whole program. It is sent as source text (`String(helperMain)`, with waitChange
- * bound around it), so it must not refer to anything else outside its own body. `started`, when given, is called once the module is
- * instantiated: a browser trainer awaits it before the first `run` (see SpawnHelper).
+ * bound around it), so it must not refer to anything else outside its own body. `started`, when
+ * given, is called once the module is instantiated: a browser trainer awaits it before the first
+ * `run` (see SpawnHelper).
  */
 function helperMain(init: HelperInit, started?: () => void): void {
   const { control, jobs, index, names, spinMicros } = init;
