@@ -31,6 +31,7 @@
  */
 import { GEMM_ACCUMULATE, GEMM_RELU } from './gemm';
 import { madd } from './simd';
+import { claim_next } from './claim';
 
 /** cols (B·OH·OW, KH·KW·C) = the input patches of inp (B, H, W, C); 0 over the padding. */
 export function conv2d_im2col(
@@ -642,27 +643,77 @@ export function conv2d_direct_c1_backward_weight(
     const image = inp + <usize>b * imageBytes;
     const doutImage = dout + <usize>b * doutImageBytes;
     for (let kh = 0; kh < KH; kh++) {
-      // Output rows whose input row oh − pad + kh lies inside the image.
-      const oh0 = min(OH, max(0, pad - kh));
-      const oh1 = max(oh0, min(OH, H + pad - kh));
-      for (let kw0 = 0; kw0 < KW; kw0 += 5) {
-        for (let o0 = 0; o0 < OC; o0 += 8) {
-          direct_c1_dw_tile(
-            dw + ((<usize>((kh * KW + kw0) * OC + o0)) << 2),
-            image,
-            doutImage + ((<usize>o0) << 2),
-            oh0,
-            oh1,
-            kh - pad,
-            kw0 - pad,
-            W,
-            OC,
-            OW,
-            min(5, KW - kw0),
-            min(8, OC - o0),
-          );
-        }
-      }
+      direct_c1_dw_row(dw, image, doutImage, kh, H, W, OC, KW, pad, OH, OW);
+    }
+  }
+}
+
+/**
+ * conv2d_direct_c1_backward_weight shared by threads (claim.ts): the units are the KH kernel
+ * rows, whose dw elements are disjoint; a thread that takes row kh zeroes it and sums it over
+ * every image in the same order as one call, so the bits do not depend on the thread count.
+ */
+export function conv2d_direct_c1_backward_weight_shared(
+  claim: usize,
+  dw: usize,
+  inp: usize,
+  dout: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  OC: i32,
+  KH: i32,
+  KW: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  const imageBytes = <usize>H * ((<usize>W) << 2);
+  const doutImageBytes = (<usize>(OH * OW * OC)) << 2;
+  const rowBytes = (<usize>(KW * OC)) << 2;
+  for (let kh = claim_next(claim, 0); kh < KH; kh = claim_next(claim, kh + 1)) {
+    zero_bytes(dw + <usize>kh * rowBytes, rowBytes);
+    for (let b = 0; b < B; b++) {
+      const image = inp + <usize>b * imageBytes;
+      const doutImage = dout + <usize>b * doutImageBytes;
+      direct_c1_dw_row(dw, image, doutImage, kh, H, W, OC, KW, pad, OH, OW);
+    }
+  }
+}
+
+/** dw[kh, ·, ·] += one image's terms, tile by tile (direct_c1_dw_tile). */
+function direct_c1_dw_row(
+  dw: usize,
+  image: usize,
+  doutImage: usize,
+  kh: i32,
+  H: i32,
+  W: i32,
+  OC: i32,
+  KW: i32,
+  pad: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  // Output rows whose input row oh − pad + kh lies inside the image.
+  const oh0 = min(OH, max(0, pad - kh));
+  const oh1 = max(oh0, min(OH, H + pad - kh));
+  for (let kw0 = 0; kw0 < KW; kw0 += 5) {
+    for (let o0 = 0; o0 < OC; o0 += 8) {
+      direct_c1_dw_tile(
+        dw + ((<usize>((kh * KW + kw0) * OC + o0)) << 2),
+        image,
+        doutImage + ((<usize>o0) << 2),
+        oh0,
+        oh1,
+        kh - pad,
+        kw0 - pad,
+        W,
+        OC,
+        OW,
+        min(5, KW - kw0),
+        min(8, OC - o0),
+      );
     }
   }
 }

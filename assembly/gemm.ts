@@ -138,7 +138,8 @@ export function gemm_f32_nt(
 /**
  * One thread's part of a GEMM shared through a claim counter: every thread that shares the call
  * passes the same arguments except `scratch` (its own), and the same `claim`, a zeroed i32 in
- * shared memory. Each takes the next unfinished unit — a block of MC rows × CLAIM_COLS columns —
+ * shared memory. Each takes the next unfinished unit — a block of shared_block_rows rows ×
+ * CLAIM_COLS columns —
  * until none is left, so a thread that starts late or runs slower simply does fewer units. Every
  * element is computed exactly as the whole GEMM computes it (see Determinism above): the result
  * is bit-identical to one call whichever thread did which unit. Alone (one thread) it is the
@@ -173,10 +174,27 @@ function unit_cols(layout: i32, N: i32, flags: i32): i32 {
   return rowCapable ? ROW_COLS : CLAIM_COLS;
 }
 
+/**
+ * Rows per block of a shared call: MC, halved (down to 16) while M spans more than one block and
+ * the call has fewer than SHARED_MIN_UNITS units, so that a tall, narrow product splits evenly:
+ * LeNet-5's conv2 weight gradient (tn, 150×16×3200) was two units of 128 and 22 rows. The bits
+ * do not depend on the block size (see Determinism above).
+ */
+function shared_block_rows(M: i32, groups: i32): i32 {
+  let mc = MC;
+  while (mc > 16 && M > mc && ((M + mc - 1) / mc) * groups < SHARED_MIN_UNITS) mc >>= 1;
+  return mc;
+}
+
+/** Units below which a shared call cuts its rows into smaller blocks (shared_block_rows). */
+const SHARED_MIN_UNITS: i32 = 8;
+
 /** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
 export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 {
   const cols = unit_cols(layout, N, flags);
-  return ((M + MC - 1) / MC) * ((N + cols - 1) / cols);
+  const groups = (N + cols - 1) / cols;
+  const mc = shared_block_rows(M, groups);
+  return ((M + mc - 1) / mc) * groups;
 }
 
 /** Floats of scratch that any of the three GEMMs needs for these dimensions. */
@@ -243,7 +261,8 @@ function gemm(
   // a block's A when it first works in that block.
   const groupCols = claim ? unit_cols(layout, N, flags) : N;
   const groups = (N + groupCols - 1) / groupCols;
-  const units = ((M + MC - 1) / MC) * groups;
+  const mc = claim ? shared_block_rows(M, groups) : MC;
+  const units = ((M + mc - 1) / mc) * groups;
   let packed = -1;
   let a: usize = 0;
   let aStep: usize = 0;
@@ -257,8 +276,8 @@ function gemm(
     const block = u / groups;
     if (block != packed) {
       packed = block;
-      const i0 = block * MC;
-      const mb = min(MC, M - i0);
+      const i0 = block * mc;
+      const mb = min(mc, M - i0);
       // Rows [0, rowsA) of the block: 4-row strip s at a + s·sStride, its 4 floats for k at
       // + k·aStep. Packed A is zero-padded to 16 rows, so it serves every row. tn with a narrow
       // C reads A in place for whole 16-row groups (A[k, i..i+15] are adjacent floats) and a

@@ -8,8 +8,10 @@
  */
 
 /**
- * out (B, OH, OW, C) = window max of inp (B, H, W, C); argmax (B, OH, OW, C) i32 = flat index into
- * inp of the max, the first one on ties. A NaN in the window gives NaN (argmax: the first NaN).
+ * out (B, OH, OW, C) = window max of inp (B, H, W, C); argmax (B, OH, OW, C) i32 = flat index of
+ * the max within its image (h·W·C + w·C + c), the first one on ties. A NaN in the window gives
+ * NaN (argmax: the first NaN). Per image, so a batch split between threads (by image ranges)
+ * stores the same argmax as one call.
  */
 export function maxpool2d_forward(
   out: usize,
@@ -26,11 +28,13 @@ export function maxpool2d_forward(
 ): void {
   const lanes = i32x4(0, 1, 2, 3);
   let o: usize = 0; // byte offset of (b, oh, ow, 0) in out and argmax
+  const imageBytes = (<usize>H * <usize>W * <usize>C) << 2;
   for (let b = 0; b < B; b++) {
+    const image = inp + <usize>b * imageBytes;
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
-        // Flat element index of the window's top-left (kh = kw = 0, c = 0).
-        const e0 = ((b * H + oh * stride) * W + ow * stride) * C;
+        // Flat element index within the image of the window's top-left (kh = kw = 0, c = 0).
+        const e0 = (oh * stride * W + ow * stride) * C;
         let c = 0;
         // C mod 4 ≠ 0 with C ≥ 4: the last vector starts at C − 4 and recomputes a few channels
         // of the previous one. That is safe because the forward is a pure function per channel
@@ -41,13 +45,13 @@ export function maxpool2d_forward(
             c = C - 4;
           }
           const first = e0 + c;
-          let best = v128.load(inp + ((<usize>first) << 2));
+          let best = v128.load(image + ((<usize>first) << 2));
           let idx = i32x4.add(i32x4.splat(first), lanes);
           for (let kh = 0; kh < K; kh++) {
             const row = first + kh * W * C;
             for (let kw = kh == 0 ? 1 : 0; kw < K; kw++) {
               const e = row + kw * C;
-              const x = v128.load(inp + ((<usize>e) << 2));
+              const x = v128.load(image + ((<usize>e) << 2));
               // Take x when x > best, or x is NaN and best is not: not(x ≤ best or best ≠ best).
               // Strict > keeps the first index on ties; a NaN best is never replaced.
               const take = v128.not(v128.or(f32x4.le(x, best), f32x4.ne(best, best)));
@@ -61,13 +65,13 @@ export function maxpool2d_forward(
         }
         for (; c < C; c++) {
           const first = e0 + c;
-          let best = load<f32>(inp + ((<usize>first) << 2));
+          let best = load<f32>(image + ((<usize>first) << 2));
           let idx = first;
           for (let kh = 0; kh < K; kh++) {
             const row = first + kh * W * C;
             for (let kw = kh == 0 ? 1 : 0; kw < K; kw++) {
               const e = row + kw * C;
-              const x = load<f32>(inp + ((<usize>e) << 2));
+              const x = load<f32>(image + ((<usize>e) << 2));
               if (!(x <= best || best != best)) {
                 best = x;
                 idx = e;
@@ -84,7 +88,10 @@ export function maxpool2d_forward(
   }
 }
 
-/** dinp (B, H, W, C) = 0, then dinp[argmax[i]] += dout[i] for every output element i in order. */
+/**
+ * dinp (B, H, W, C) = 0, then for every output element i in order, in its image b:
+ * dinp[b, argmax[i]] += dout[i] (argmax per image, see maxpool2d_forward).
+ */
 export function maxpool2d_backward(
   dinp: usize,
   dout: usize,
@@ -97,12 +104,18 @@ export function maxpool2d_backward(
   OW: i32,
 ): void {
   zero_floats(dinp, <usize>B * <usize>H * <usize>W * <usize>C);
-  const n = <usize>B * <usize>OH * <usize>OW * <usize>C;
+  const perImage = <usize>OH * <usize>OW * <usize>C;
+  const imageBytes = (<usize>H * <usize>W * <usize>C) << 2;
   // A scatter: wasm SIMD has no scatter store, and overlapping windows can send two lanes of
   // one vector to the same element, so this stays scalar.
-  for (let i: usize = 0; i < n; i++) {
-    const p = dinp + ((<usize>load<i32>(argmax + (i << 2))) << 2);
-    store<f32>(p, load<f32>(p) + load<f32>(dout + (i << 2)));
+  let i: usize = 0;
+  for (let b = 0; b < B; b++) {
+    const image = dinp + <usize>b * imageBytes;
+    const end = i + perImage;
+    for (; i < end; i++) {
+      const p = image + ((<usize>load<i32>(argmax + (i << 2))) << 2);
+      store<f32>(p, load<f32>(p) + load<f32>(dout + (i << 2)));
+    }
   }
 }
 

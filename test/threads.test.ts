@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
+import type { Engine } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
 import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
 import { createModel } from '../src/nn/create.js';
@@ -100,6 +101,7 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
     [784, 24, 32],
     [1000, 10, 128],
     [130, 17, 129],
+    [150, 16, 200], // LeNet-5's conv2 weight gradient is 150×16×3200: blocks of 16 rows
   ] as const;
   const flagSets = [0, GEMM_RELU, GEMM_ACCUMULATE | GEMM_RELU, GEMM_SPARSE_A];
   for (const build of BUILDS) {
@@ -152,12 +154,145 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
         );
         // 33 rows = one block of 128; 130 columns = 9 units of 16, all taken.
         expect(e.i32(claim, 1)[0]).toBeGreaterThanOrEqual(9);
+        // A tall, narrow product is cut into blocks of fewer rows: 150 rows × 16 columns were
+        // 2 units of 128 and 22 rows, now 10 of 16 (the last 6).
+        expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(10);
+        expect(k.gemm_shared_units(0, 32, 128, GEMM_SPARSE_A)).toBe(6);
       } finally {
         for (const e of engines) e.close();
       }
     });
   }
 });
+
+describe('kernels split between threads by image or element range equal one call, bit for bit', () => {
+  // LeNet-5's layer shapes at a batch of 13 (ranges of 5, 5, 3 images on 3 threads), each large
+  // enough to be split; elementwise kernels on lengths that are not multiples of 16.
+  const B = 13;
+  const n = 40_001;
+  type Out = readonly [ptr: number, floats: number];
+  const cases: [string, (e: Engine, rng: Rng) => Out[]][] = [
+    [
+      'pad_images, conv2d_direct_c1_forward, conv2d_direct_c1_backward_weight (rows shared)',
+      (e, rng) => {
+        const k = e.kernels;
+        const inp = put(e, sparse(randomFloats(rng, B * 32 * 32)));
+        const w = put(e, randomFloats(rng, 150));
+        const bias = put(e, randomFloats(rng, 6));
+        const dout = put(e, sparse(randomFloats(rng, B * 28 * 28 * 6)));
+        const out = e.reserve(B * 28 * 28 * 6 * 4);
+        const dw = e.reserve(150 * 4);
+        const framed = e.reserve(B * 36 * 36 * 4);
+        k.pad_images(framed, inp, B, 32, 32, 2);
+        k.conv2d_direct_c1_forward(out, inp, w, bias, B, 32, 32, 6, 5, 5, 0, 28, 28, GEMM_RELU);
+        k.conv2d_direct_c1_backward_weight(dw, inp, dout, B, 32, 32, 6, 5, 5, 0, 28, 28);
+        return [
+          [out, B * 28 * 28 * 6],
+          [dw, 150],
+          [framed, B * 36 * 36],
+        ];
+      },
+    ],
+    [
+      'conv2d_im2col, conv2d_col2im, conv2d_backward_input_scatter',
+      (e, rng) => {
+        const k = e.kernels;
+        const inp = put(e, randomFloats(rng, B * 14 * 14 * 6));
+        const dcols = put(e, randomFloats(rng, B * 100 * 150));
+        const delta = put(e, sparse(randomFloats(rng, B * 100 * 16)));
+        const wT = put(e, randomFloats(rng, 16 * 150 + 3));
+        const cols = e.reserve(B * 100 * 150 * 4);
+        const dinp = e.reserve(B * 14 * 14 * 6 * 4);
+        const dinp2 = e.reserve(B * 14 * 14 * 6 * 4);
+        k.conv2d_im2col(cols, inp, B, 14, 14, 6, 5, 5, 1, 0, 10, 10);
+        k.conv2d_col2im(dinp, dcols, B, 14, 14, 6, 5, 5, 1, 0, 10, 10);
+        k.conv2d_backward_input_scatter(dinp2, delta, wT, B, 14, 14, 6, 16, 5, 5, 1, 0, 10, 10);
+        return [
+          [cols, B * 100 * 150],
+          [dinp, B * 14 * 14 * 6],
+          [dinp2, B * 14 * 14 * 6],
+        ];
+      },
+    ],
+    [
+      'max and average pooling, forward and backward (3×3 windows, stride 2: overlapping)',
+      (e, rng) => {
+        const k = e.kernels;
+        const inp = put(e, randomFloats(rng, B * 28 * 28 * 6));
+        const dout = put(e, randomFloats(rng, B * 13 * 13 * 6));
+        const [o, i] = [B * 13 * 13 * 6, B * 28 * 28 * 6];
+        const [out, argmax, dinp, avg, davg] = [o, o, i, o, i].map((f) => e.reserve(f * 4));
+        k.maxpool2d_forward(out!, argmax!, inp, B, 28, 28, 6, 3, 2, 13, 13);
+        k.maxpool2d_backward(dinp!, dout, argmax!, B, 28, 28, 6, 13, 13);
+        k.avgpool2d_forward(avg!, inp, B, 28, 28, 6, 3, 2, 13, 13);
+        k.avgpool2d_backward(davg!, dout, B, 28, 28, 6, 3, 2, 13, 13);
+        return [
+          [out!, o],
+          [argmax!, o],
+          [dinp!, i],
+          [avg!, o],
+          [davg!, i],
+        ];
+      },
+    ],
+    [
+      'elementwise activations and dropout, forward and backward',
+      (e, rng) => {
+        const k = e.kernels;
+        const x = put(e, randomFloats(rng, n, 3));
+        const d = put(e, randomFloats(rng, n));
+        const mask = put(e, sparse(randomFloats(rng, n)));
+        const outs: Out[] = [];
+        const fresh = (): number => {
+          const p = e.reserve(n * 4);
+          outs.push([p, n]);
+          return p;
+        };
+        for (const f of [k.relu_forward, k.sigmoid_forward, k.tanh_forward]) f(fresh(), x, n);
+        k.leaky_relu_forward(fresh(), x, n, 0.01);
+        k.elu_forward(fresh(), x, n, 1);
+        for (const f of [k.relu_backward, k.sigmoid_backward, k.tanh_backward]) {
+          f(fresh(), d, x, n);
+        }
+        k.leaky_relu_backward(fresh(), d, x, n, 0.01);
+        k.elu_backward(fresh(), d, x, n, 1);
+        k.dropout_apply(fresh(), x, mask, n);
+        return outs;
+      },
+    ],
+  ];
+  for (const build of BUILDS) {
+    it(`${build} build: 1, 2 and 3 threads`, () => {
+      const engines = [1, 2, 3].map((threads) => createEngine({ simd: build, threads }));
+      try {
+        for (const [what, run] of cases) {
+          const results = engines.map((e) => {
+            const mark = e.mark();
+            const outs = run(e, new Rng(11)).map(([ptr, floats]) =>
+              Buffer.from(e.f32(ptr, floats).slice().buffer),
+            );
+            e.release(mark);
+            return outs;
+          });
+          for (const [t, r] of results.entries()) {
+            for (const [i, out] of r.entries()) {
+              expect(out.equals(results[0]![i]!), `${what}: output ${i}, ${t + 1} threads`).toBe(
+                true,
+              );
+            }
+          }
+        }
+      } finally {
+        for (const e of engines) e.close();
+      }
+    });
+  }
+});
+
+/** About two thirds zeros, as a digit's pixels or a ReLU's gradient. */
+function sparse(x: Float32Array): Float32Array {
+  return x.map((v, i) => (i % 3 === 0 ? v : 0));
+}
 
 describe('training on several threads gives the weights of one thread, bit for bit', () => {
   const quick = loadMnistQuick();

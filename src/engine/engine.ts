@@ -18,6 +18,115 @@ import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
 import type { ThreadPool } from './threads.js';
 
+/**
+ * How a kernel whose work is independent per image (or per element) splits into contiguous
+ * ranges, one per thread, from its arguments `a`: the count at index `at` (images, or floats),
+ * ranges cut at multiples of `align`, and each pointer argument [index, bytes per image or
+ * float] moved to its range's start. Every output is computed by the same code as in one call.
+ */
+interface RangeSplit {
+  at: number;
+  align: number;
+  ptrs: (a: readonly number[]) => readonly (readonly [number, number])[];
+  /** Floats read and written per image (or float): a call below PARALLEL_RANGE_FLOATS stays whole. */
+  floats: (a: readonly number[]) => number;
+}
+
+// Per image (NHWC): in/out floats of one image from the shapes among the arguments.
+const pool2d = (outAt: number, argmaxAt: number, inAt: number, shape: number): RangeSplit => ({
+  at: shape,
+  align: 1,
+  ptrs: (a) => {
+    const [H, W, C] = [a[shape + 1]!, a[shape + 2]!, a[shape + 3]!];
+    const outBytes = a[a.length - 2]! * a[a.length - 1]! * C * 4; // OH, OW are the last two
+    const ptrs: [number, number][] = [
+      [outAt, outBytes],
+      [inAt, H * W * C * 4],
+    ];
+    if (argmaxAt >= 0) ptrs.push([argmaxAt, outBytes]);
+    return ptrs;
+  },
+  floats: (a) => a[shape + 1]! * a[shape + 2]! * a[shape + 3]! * 2,
+});
+const elementwise = (ptrCount: number, at: number): RangeSplit => ({
+  at,
+  align: 16,
+  ptrs: () => Array.from({ length: ptrCount }, (_, i) => [i, 4] as const),
+  floats: () => ptrCount,
+});
+
+/** The kernels split by image or element range (RangeSplit) when a thread pool is attached. */
+const RANGE_SPLITS = {
+  // (out, inp, w, bias, B, H, W, OC, KH, KW, pad, OH, OW, flags): one input channel
+  conv2d_direct_c1_forward: {
+    at: 4,
+    align: 1,
+    ptrs: (a) => [
+      [0, a[11]! * a[12]! * a[7]! * 4],
+      [1, a[5]! * a[6]! * 4],
+    ],
+    floats: (a) => a[11]! * a[12]! * a[7]! * a[8]! * a[9]!,
+  },
+  // (dst, src, B, H, W, pad): the direct conv's input in a frame of zeros
+  pad_images: {
+    at: 2,
+    align: 1,
+    ptrs: (a) => [
+      [0, (a[3]! + 2 * a[5]!) * (a[4]! + 2 * a[5]!) * 4],
+      [1, a[3]! * a[4]! * 4],
+    ],
+    floats: (a) => a[3]! * a[4]! + (a[3]! + 2 * a[5]!) * (a[4]! + 2 * a[5]!),
+  },
+  // (cols, inp, B, H, W, C, KH, KW, stride, pad, OH, OW) and col2im (dinp, dcols, …)
+  conv2d_im2col: {
+    at: 2,
+    align: 1,
+    ptrs: (a) => [
+      [0, a[10]! * a[11]! * a[6]! * a[7]! * a[5]! * 4],
+      [1, a[3]! * a[4]! * a[5]! * 4],
+    ],
+    floats: (a) => a[10]! * a[11]! * a[6]! * a[7]! * a[5]!,
+  },
+  conv2d_col2im: {
+    at: 2,
+    align: 1,
+    ptrs: (a) => [
+      [0, a[3]! * a[4]! * a[5]! * 4],
+      [1, a[10]! * a[11]! * a[6]! * a[7]! * a[5]! * 4],
+    ],
+    floats: (a) => a[10]! * a[11]! * a[6]! * a[7]! * a[5]!,
+  },
+  // (dinp, delta, wT, B, H, W, C, OC, KH, KW, stride, pad, OH, OW)
+  conv2d_backward_input_scatter: {
+    at: 3,
+    align: 1,
+    ptrs: (a) => [
+      [0, a[4]! * a[5]! * a[6]! * 4],
+      [1, a[12]! * a[13]! * a[7]! * 4],
+    ],
+    floats: (a) => a[4]! * a[5]! * a[6]! + a[12]! * a[13]! * a[7]!,
+  },
+  // (out, argmax, inp, B, H, W, C, K, stride, OH, OW); argmax is per image
+  maxpool2d_forward: pool2d(0, 1, 2, 3),
+  // (dinp, dout, argmax, B, H, W, C, OH, OW)
+  maxpool2d_backward: pool2d(1, 2, 0, 3),
+  // (out, inp, B, H, W, C, K, stride, OH, OW) and (dinp, dout, …)
+  avgpool2d_forward: pool2d(0, -1, 1, 2),
+  avgpool2d_backward: pool2d(1, -1, 0, 2),
+  relu_forward: elementwise(2, 2),
+  relu_backward: elementwise(3, 3),
+  leaky_relu_forward: elementwise(2, 2),
+  leaky_relu_backward: elementwise(3, 3),
+  elu_forward: elementwise(2, 2),
+  elu_backward: elementwise(3, 3),
+  sigmoid_forward: elementwise(2, 2),
+  sigmoid_backward: elementwise(3, 3),
+  tanh_forward: elementwise(2, 2),
+  tanh_backward: elementwise(3, 3),
+  dropout_apply: elementwise(3, 3),
+} satisfies Partial<Record<keyof Kernels, RangeSplit>>;
+type RangeKernel = keyof typeof RANGE_SPLITS;
+
 /** Kernels the helper threads may run. */
 export const POOL_KERNELS = [
   'gemm_f32_shared',
@@ -25,6 +134,8 @@ export const POOL_KERNELS = [
   'adam_step_shared',
   'rmsprop_step_shared',
   'adagrad_step_shared',
+  'conv2d_direct_c1_backward_weight_shared',
+  ...(Object.keys(RANGE_SPLITS) as RangeKernel[]),
 ] as const;
 type PoolKernel = (typeof POOL_KERNELS)[number];
 /**
@@ -35,6 +146,8 @@ type PoolKernel = (typeof POOL_KERNELS)[number];
  */
 const PARALLEL_GEMM_MACS = 256 * 1024;
 const PARALLEL_STEP_FLOATS = 16 * 1024;
+/** Floats read and written (a convolution: output floats × taps) for a range split (RangeSplit). */
+const PARALLEL_RANGE_FLOATS = 32 * 1024;
 
 const PAGE_BYTES = 65536;
 /** wasm32 limit: 65,536 pages of 64 KiB = 4 GiB. */
@@ -257,8 +370,52 @@ export class Engine {
         const local = k[name] as unknown as (...args: number[]) => void;
         pool.run(name, table, local, Math.min(threads, k.chunk_units(n)));
       };
+    // Kernels independent per image or per element: one contiguous range per thread (static,
+    // but a range whose helper has not started is taken back by the caller, see ThreadPool.run).
+    const ranges = <N extends RangeKernel>(name: N): Kernels[N] => {
+      const split: RangeSplit = RANGE_SPLITS[name];
+      const whole = k[name] as unknown as (...args: number[]) => void;
+      const wrapped = (...a: number[]): void => {
+        const n = a[split.at]!;
+        const shares = Math.min(threads, Math.ceil(n / split.align));
+        if (shares < 2 || n * split.floats(a) < PARALLEL_RANGE_FLOATS) return whole(...a);
+        const ptrs = split.ptrs(a);
+        const per = Math.ceil(n / split.align / shares) * split.align;
+        for (let t = 0; t < shares; t++) {
+          const row = table[t]!;
+          row.length = 0;
+          row.push(...a);
+          const first = Math.min(n, t * per);
+          row[split.at] = Math.min(n, first + per) - first;
+          for (const [i, bytes] of ptrs) row[i] = a[i]! + first * bytes;
+        }
+        pool.run(name, table, whole, shares);
+      };
+      return wrapped as unknown as Kernels[N];
+    };
+    const rangeKernels = Object.fromEntries(
+      (Object.keys(RANGE_SPLITS) as RangeKernel[]).map((name) => [name, ranges(name)]),
+    ) as Pick<Kernels, RangeKernel>;
+    // The direct conv's weight gradient sums over the images: shared by kernel rows instead.
+    const directDw: Kernels['conv2d_direct_c1_backward_weight'] = (...a) => {
+      const [, , , B, , , OC, KH, KW, , OH, OW] = a;
+      if (KH < 2 || B * OH * OW * OC * KW * KH < PARALLEL_RANGE_FLOATS) {
+        k.conv2d_direct_c1_backward_weight(...a);
+        return;
+      }
+      i32[claim >> 2] = 0;
+      for (let t = 0; t < threads; t++) {
+        const row = table[t]!;
+        row.length = 0;
+        row.push(claim, ...a);
+      }
+      const local = k.conv2d_direct_c1_backward_weight_shared;
+      pool.run('conv2d_direct_c1_backward_weight_shared', table, local, Math.min(threads, KH));
+    };
     (this as { kernels: Kernels }).kernels = {
       ...k,
+      ...rangeKernels,
+      conv2d_direct_c1_backward_weight: directDw,
       gemm_f32_nn: gemm(0, k.gemm_f32_nn),
       gemm_f32_tn: gemm(1, k.gemm_f32_tn),
       gemm_f32_nt: gemm(2, k.gemm_f32_nt),

@@ -189,9 +189,19 @@ export interface Kernels {
     OW: number,
   ): void;
 
+  /**
+   * conv2d_direct_c1_backward_weight shared by threads: each passes the same arguments after the
+   * zeroed i32 counter at `claim` and computes the kernel rows (kh) it takes.
+   */
+  conv2d_direct_c1_backward_weight_shared(
+    claim: number,
+    ...args: Parameters<Kernels['conv2d_direct_c1_backward_weight']>
+  ): void;
+
   // pool.ts — NHWC, no padding
   maxpool2d_forward(
     out: number,
+    /** i32 (B, OH, OW, C): each max's flat index within its image. */
     argmax: number,
     inp: number,
     B: number,
@@ -338,12 +348,6 @@ export interface Kernels {
     B: number,
     D: number,
     scale: number,
-  ): void;
-  /** Units of 8 rows gather_normalize_u8_shared cuts a batch of B rows into. */
-  gather_units(B: number): number;
-  gather_normalize_u8_shared(
-    claim: number,
-    ...args: Parameters<Kernels['gather_normalize_u8']>
   ): void;
   /** dst[b] = labels[indices[b]] (uint8 → i32). */
   gather_labels(dst: number, labels: number, indices: number, B: number): void;

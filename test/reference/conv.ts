@@ -187,7 +187,7 @@ export function col2imRef(s: ConvShape, dcols: Floats) {
 }
 
 /**
- * Max pooling forward: out (B, OH, OW, C) and argmax (flat index into inp). The window is
+ * Max pooling forward: out (B, OH, OW, C) and argmax (flat index within the image). The window is
  * scanned in (kh, kw) order; a later value wins only if strictly greater (first index on ties),
  * and a NaN wins over any number and then stays (NaN propagates; argmax = the first NaN).
  */
@@ -210,7 +210,7 @@ export function maxpoolForwardRef(s: PoolShape, inp: Floats) {
               const better = arg < 0 || (!Number.isNaN(best) && (Number.isNaN(x) || x > best));
               if (better) {
                 best = x;
-                arg = e;
+                arg = e - b * H * W * C;
               }
             }
           }
@@ -227,7 +227,10 @@ export function maxpoolForwardRef(s: PoolShape, inp: Floats) {
 /** Max pooling backward: dinp (B, H, W, C) with dout routed to each window's argmax. */
 export function maxpoolBackwardRef(s: PoolShape, dout: Floats, argmax: Int32Array): Float64Array {
   const dinp = new Float64Array(s.B * s.H * s.W * s.C);
-  for (let i = 0; i < argmax.length; i++) dinp[argmax[i]] += dout[i];
+  const perImage = argmax.length / s.B;
+  for (let i = 0; i < argmax.length; i++) {
+    dinp[Math.floor(i / perImage) * s.H * s.W * s.C + argmax[i]] += dout[i];
+  }
   return dinp;
 }
 
