@@ -17,6 +17,7 @@ import { createEngine, relaxedSimdAvailable } from '../src/engine/node.js';
 import { presetNames } from '../src/nn/presets.js';
 import { benchConv, formatConvTable } from './conv.js';
 import { benchGemm, formatGemmTable } from './gemm.js';
+import { benchCoreContention, formatCoreContention } from './cores.js';
 import { benchThreads, formatThreadsTable } from './threads.js';
 import { benchTraining, formatTrainingTable } from './training.js';
 
@@ -92,11 +93,16 @@ async function main(): Promise<void> {
     `\nThreads and inference (${auto.build} build; training: whole epochs, Adam, batch 32, ` +
       'rounds interleaved across thread counts; inference: 10,000 test images at batch 1000)',
   );
+  // The cores' concurrency drifts on a shared machine: measured just before and after the rows.
+  const before = benchCoreContention(quick ? 10 : 40);
   const threads = benchThreads(data, {
     rounds: quick ? 1 : 3,
     trainModels: quick ? ['mlp-256-128'] : ['mlp-256-128', 'lenet5'],
   });
+  const cores = { before, after: benchCoreContention(quick ? 10 : 40) };
   console.log(formatThreadsTable(threads));
+  console.log(`${formatCoreContention(cores.before)} (before the thread rows)`);
+  console.log(`${formatCoreContention(cores.after)} (after them)`);
 
   const checks = [];
   for (const build of builds) {
@@ -142,7 +148,8 @@ async function main(): Promise<void> {
   mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ machine, quick, gemm, conv, training, threads, checks }, null, 2) + '\n',
+    JSON.stringify({ machine, quick, gemm, conv, training, threads, cores, checks }, null, 2) +
+      '\n',
   );
   console.log(`\nwrote ${out}`);
 }

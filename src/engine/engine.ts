@@ -169,7 +169,8 @@ export interface EngineOptions {
   maxMemoryBytes?: number;
   simd?: SimdChoice;
   /**
-   * Threads that share each GEMM and optimizer step (default 1). More than 1 needs a shared
+   * Threads that share each GEMM, optimizer step and per-image kernel (convolution, pooling,
+   * activation; see RANGE_SPLITS) (default 1). More than 1 needs a shared
    * memory (SharedArrayBuffer): Node always; a browser page only when cross-origin isolated.
    * Results are bit-identical for every thread count.
    */
@@ -322,8 +323,10 @@ export class Engine {
   private pool: ThreadPool | undefined;
 
   /**
-   * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last) and
-   * the optimizer steps (chunks of 4096 floats, taken the same way) across `pool`'s threads.
+   * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last),
+   * the optimizer steps (chunks of 4096 floats, taken the same way), the direct convolution's
+   * weight gradient (kernel rows, likewise) and the kernels that work image by image or element
+   * by element (one range of the batch per thread, RANGE_SPLITS) across `pool`'s threads.
    * Every output is computed exactly as one call computes it, so the results are bit-identical
    * to one thread's; small calls stay on the calling thread.
    */

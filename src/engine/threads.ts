@@ -3,7 +3,8 @@
  *
  * Each helper (a Node worker_thread or a browser Web Worker) instantiates the same compiled module
  * on the same `shared: true` memory, then waits for jobs. `run` hands each helper one kernel call
- * (its share of the work: a GEMM's units taken from a shared counter, a slice of the parameters)
+ * (its share of the work: a GEMM's units or a slice of the parameters taken from a shared
+ * counter, a range of a batch's images)
  * and the calling thread computes share 0 itself — on two cores a coordinator that only waited
  * was slower (DESIGN.md). Then, for each helper's share, the caller either finds that the helper
  * took it and waits for it, or takes it back and runs it itself: a helper that has not started

@@ -1,0 +1,111 @@
+/**
+ * Do the two cores compute at once? For `npm run bench`: the register-only f32x4 loop of the
+ * peak measurement (peak_f32x4, baseline build) runs alone on this thread, then on this thread
+ * and a worker thread at the same time, trial after trial. On two free cores the pair takes
+ * as long as one loop; on cores that share execution units (SMT siblings) or a host that
+ * deschedules one of a VM's cores, the slower of the pair takes longer. The thread rows of the
+ * benchmark depend on this more than on the engine: a two-thread epoch is as fast as its
+ * slower thread at each hand-over.
+ */
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { wasmPath } from '../src/engine/node.js';
+import { median } from './timing.js';
+
+export interface CoreContention {
+  trials: number;
+  /** Loop iterations per trial (96 flops each). */
+  iterations: number;
+  /** Median over trials of (slower of the pair's seconds) / (the loop alone's seconds). */
+  medianRatio: number;
+  /** Trials whose ratio is at least SLOW_RATIO. */
+  slowTrials: number;
+  ratios: number[];
+}
+
+/** A trial counts as slow when the pair took at least this many times one loop alone. */
+export const SLOW_RATIO = 1.3;
+
+// The worker: wait for a job number in ctl[0], run the loop ctl[1] times, store its ms in
+// times[0], then ctl[2] = the job number. ctl[0] = −1 ends it.
+const WORKER = `
+const { workerData } = require('node:worker_threads');
+const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+const { exports } = new WebAssembly.Instance(workerData.module, {
+  env: { memory, abort() { throw new Error('abort'); } },
+});
+const ctl = new Int32Array(workerData.control);
+const times = new Float64Array(workerData.times);
+exports.peak_f32x4(1000);
+Atomics.store(ctl, 3, 1);
+Atomics.notify(ctl, 3);
+for (let seen = 0; ; ) {
+  Atomics.wait(ctl, 0, seen);
+  seen = Atomics.load(ctl, 0);
+  if (seen < 0) break;
+  const t = performance.now();
+  exports.peak_f32x4(Atomics.load(ctl, 1));
+  times[0] = performance.now() - t;
+  Atomics.store(ctl, 2, seen);
+  Atomics.notify(ctl, 2);
+}`;
+
+function waitFor(ctl: Int32Array, at: number, value: number): void {
+  for (let v = Atomics.load(ctl, at); v !== value; v = Atomics.load(ctl, at)) {
+    Atomics.wait(ctl, at, v, 1000);
+  }
+}
+
+/** `trials` trials of `iterations` loop iterations (2,000,000 ≈ 4 ms at 47 GFLOP/s). */
+export function benchCoreContention(trials = 40, iterations = 2_000_000): CoreContention {
+  const module = new WebAssembly.Module(readFileSync(wasmPath('baseline')));
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+  const local = new WebAssembly.Instance(module, { env: { memory, abort: () => {} } }).exports as {
+    peak_f32x4(iters: number): number;
+  };
+  const control = new SharedArrayBuffer(16);
+  const ctl = new Int32Array(control);
+  const times = new Float64Array(new SharedArrayBuffer(8));
+  const worker = new Worker(WORKER, {
+    eval: true,
+    workerData: { module, control, times: times.buffer },
+  });
+  try {
+    waitFor(ctl, 3, 1);
+    local.peak_f32x4(iterations); // warm
+    const ratios: number[] = [];
+    for (let trial = 1; trial <= trials; trial++) {
+      let t = performance.now();
+      local.peak_f32x4(iterations);
+      const alone = performance.now() - t;
+      Atomics.store(ctl, 1, iterations);
+      Atomics.store(ctl, 0, trial);
+      Atomics.notify(ctl, 0);
+      t = performance.now();
+      local.peak_f32x4(iterations);
+      const mine = performance.now() - t;
+      waitFor(ctl, 2, trial);
+      ratios.push(Math.max(mine, times[0]!) / alone);
+    }
+    return {
+      trials,
+      iterations,
+      medianRatio: median(ratios),
+      slowTrials: ratios.filter((r) => r >= SLOW_RATIO).length,
+      ratios,
+    };
+  } finally {
+    Atomics.store(ctl, 0, -1);
+    Atomics.notify(ctl, 0);
+    void worker.terminate();
+  }
+}
+
+export function formatCoreContention(c: CoreContention): string {
+  return (
+    `Two cores at once: the register-only loop alone, then on two threads at once, ${c.trials} ` +
+    `trials of ${((c.iterations * 96) / 1e6).toFixed(0)} Mflop: the slower of the pair took ` +
+    `${c.medianRatio.toFixed(2)}× the loop alone (median); ≥ ${SLOW_RATIO}× in ` +
+    `${c.slowTrials} of ${c.trials} trials`
+  );
+}
