@@ -48,6 +48,16 @@ const pool2d = (outAt: number, argmaxAt: number, inAt: number, shape: number): R
   },
   floats: (a) => a[shape + 1]! * a[shape + 2]! * a[shape + 3]! * 2,
 });
+// im2col's cols (B·OH·OW, KH·KW·C) at colsAt and its images (B, H, W, C) at imageAt.
+const patches = (colsAt: number, imageAt: number): RangeSplit => ({
+  at: 2,
+  align: 1,
+  ptrs: (a) => [
+    [colsAt, a[10]! * a[11]! * a[6]! * a[7]! * a[5]! * 4],
+    [imageAt, a[3]! * a[4]! * a[5]! * 4],
+  ],
+  floats: (a) => a[10]! * a[11]! * a[6]! * a[7]! * a[5]!,
+});
 const elementwise = (ptrCount: number, at: number): RangeSplit => ({
   at,
   align: 16,
@@ -78,24 +88,8 @@ const RANGE_SPLITS = {
     floats: (a) => a[3]! * a[4]! + (a[3]! + 2 * a[5]!) * (a[4]! + 2 * a[5]!),
   },
   // (cols, inp, B, H, W, C, KH, KW, stride, pad, OH, OW) and col2im (dinp, dcols, …)
-  conv2d_im2col: {
-    at: 2,
-    align: 1,
-    ptrs: (a) => [
-      [0, a[10]! * a[11]! * a[6]! * a[7]! * a[5]! * 4],
-      [1, a[3]! * a[4]! * a[5]! * 4],
-    ],
-    floats: (a) => a[10]! * a[11]! * a[6]! * a[7]! * a[5]!,
-  },
-  conv2d_col2im: {
-    at: 2,
-    align: 1,
-    ptrs: (a) => [
-      [0, a[3]! * a[4]! * a[5]! * 4],
-      [1, a[10]! * a[11]! * a[6]! * a[7]! * a[5]! * 4],
-    ],
-    floats: (a) => a[10]! * a[11]! * a[6]! * a[7]! * a[5]!,
-  },
+  conv2d_im2col: patches(0, 1),
+  conv2d_col2im: patches(1, 0),
   // (dinp, delta, wT, B, H, W, C, OC, KH, KW, stride, pad, OH, OW)
   conv2d_backward_input_scatter: {
     at: 3,
