@@ -349,15 +349,20 @@ export class Engine {
         }
         pool.run('gemm_f32_shared', table, k.gemm_f32_shared, Math.min(threads, units));
       };
-    // Optimizer steps: every thread runs the `_shared` twin with the same arguments after the
-    // counter and takes chunks from it, so a thread on a slower or busier core simply does fewer
-    // (assembly/claim.ts); each float gets the same operations whichever thread updates it.
-    // (params, grads, state…, n, scalars…), n at index `at`.
-    const step =
-      <F extends (...args: number[]) => void>(name: PoolKernel, whole: F, at: number) =>
+    // Optimizer steps and the direct conv's weight gradient: every thread runs the `_shared`
+    // twin with the same arguments after the counter and takes units from it (chunks of floats,
+    // kernel rows), so a thread on a slower or busier core simply does fewer (assembly/claim.ts);
+    // each output gets the same operations whichever thread computes it. `units` is 0 for a call
+    // too small to share.
+    const claimed =
+      <F extends (...args: number[]) => void>(
+        name: PoolKernel,
+        whole: F,
+        units: (a: readonly number[]) => number,
+      ) =>
       (...a: number[]): void => {
-        const n = a[at]!;
-        if (n < PARALLEL_STEP_FLOATS) return whole(...a);
+        const u = units(a);
+        if (u < 2) return whole(...a);
         i32[claim >> 2] = 0;
         for (let t = 0; t < threads; t++) {
           const row = table[t]!;
@@ -365,8 +370,18 @@ export class Engine {
           row.push(claim, ...a);
         }
         const local = k[name] as unknown as (...args: number[]) => void;
-        pool.run(name, table, local, Math.min(threads, k.chunk_units(n)));
+        pool.run(name, table, local, Math.min(threads, u));
       };
+    // (params, grads, state…, n, scalars…), n at index `at`.
+    const step = <F extends (...args: number[]) => void>(name: PoolKernel, whole: F, at: number) =>
+      claimed(name, whole, (a) => (a[at]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[at]!)));
+    // The direct conv's weight gradient sums over the images: shared by its KH kernel rows.
+    // (dw, inp, dout, B, H, W, OC, KH, KW, pad, OH, OW)
+    const directDw = claimed(
+      'conv2d_direct_c1_backward_weight_shared',
+      k.conv2d_direct_c1_backward_weight,
+      (a) => (a[3]! * a[10]! * a[11]! * a[6]! * a[7]! * a[8]! < PARALLEL_RANGE_FLOATS ? 0 : a[7]!),
+    );
     // Kernels independent per image or per element: one contiguous range per thread (static,
     // but a range whose helper has not started is taken back by the caller, see ThreadPool.run).
     const ranges = <N extends RangeKernel>(name: N): Kernels[N] => {
@@ -393,22 +408,6 @@ export class Engine {
     const rangeKernels = Object.fromEntries(
       (Object.keys(RANGE_SPLITS) as RangeKernel[]).map((name) => [name, ranges(name)]),
     ) as Pick<Kernels, RangeKernel>;
-    // The direct conv's weight gradient sums over the images: shared by kernel rows instead.
-    const directDw: Kernels['conv2d_direct_c1_backward_weight'] = (...a) => {
-      const [, , , B, , , OC, KH, KW, , OH, OW] = a;
-      if (KH < 2 || B * OH * OW * OC * KW * KH < PARALLEL_RANGE_FLOATS) {
-        k.conv2d_direct_c1_backward_weight(...a);
-        return;
-      }
-      i32[claim >> 2] = 0;
-      for (let t = 0; t < threads; t++) {
-        const row = table[t]!;
-        row.length = 0;
-        row.push(claim, ...a);
-      }
-      const local = k.conv2d_direct_c1_backward_weight_shared;
-      pool.run('conv2d_direct_c1_backward_weight_shared', table, local, Math.min(threads, KH));
-    };
     (this as { kernels: Kernels }).kernels = {
       ...k,
       ...rangeKernels,
