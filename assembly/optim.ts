@@ -260,6 +260,17 @@ export function sgd_step_shared(
   }
 }
 
+/**
+ * has_non_finite over the chunks this thread claims at `claim`: writes 1 to the i32 at `found`
+ * when one of them holds NaN or ±Inf (the host zeroes it first; threads only ever write 1).
+ */
+export function has_non_finite_shared(claim: usize, x: usize, n: i32, found: usize): void {
+  for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
+    const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
+    if (has_non_finite(x + o, chunk_len(u, n))) store<i32>(found, 1);
+  }
+}
+
 /** adam_step over the chunks this thread claims at `claim`. */
 export function adam_step_shared(
   claim: usize,

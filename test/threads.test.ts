@@ -1,7 +1,8 @@
 /**
  * Multi-threaded kernels: a GEMM shared by threads that take its units from a counter
  * (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
- * epilogue, with 2 and 3 threads, and so do the optimizer steps shared in chunks; and
+ * epilogue, with 2 and 3 threads, and so do the optimizer steps shared in chunks; the shared
+ * finiteness check finds every NaN and ±Inf; and
  * training with 2 or 3 threads gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)
  * and LeNet-5 (SGD + momentum, the convolutions' GEMMs split too) — and as one thread with the
  * zero skipping (EngineOptions.sparseInput) turned off.
@@ -236,6 +237,21 @@ describe('kernels split between threads by image or element range equal one call
       },
     ],
     [
+      'gather_normalize_u8 (a batch of images picked by index, bytes to floats)',
+      (e, rng) => {
+        const k = e.kernels;
+        const [count, D] = [50, 28 * 28 + 3]; // rows not a multiple of 16 bytes
+        const images = e.reserve(count * D);
+        e.u8(images, count * D).set(randomFloats(rng, count * D).map((x) => Math.abs(x) * 255));
+        const order = Array.from({ length: 3 * B }, (_, i) => (i * 37 + 5) % count);
+        const indices = e.reserve(order.length * 4);
+        e.i32(indices, order.length).set(order);
+        const out = e.reserve(order.length * D * 4);
+        k.gather_normalize_u8(out, images, indices, order.length, D, 1 / 255);
+        return [[out, order.length * D]];
+      },
+    ],
+    [
       'elementwise activations and dropout, forward and backward',
       (e, rng) => {
         const k = e.kernels;
@@ -293,6 +309,36 @@ describe('kernels split between threads by image or element range equal one call
 function sparse(x: Float32Array): Float32Array {
   return x.map((v, i) => (i % 3 === 0 ? v : 0));
 }
+
+describe('the finiteness check shared by threads finds every NaN and ±Inf', () => {
+  // From 16k floats the engine splits the check into chunks of 4096 taken by the threads.
+  it('1, 2 and 3 threads agree with a plain scan, wherever the bad value sits', () => {
+    const engines = [1, 2, 3].map((threads) => createEngine({ threads }));
+    try {
+      for (const n of [5, 16384, 3 * 4096 + 7, 70001]) {
+        const spots = [0, 4095, 4096, n >> 1, n - 8, n - 1].filter((i) => i >= 0 && i < n);
+        for (const e of engines) {
+          const x = e.reserve(n * 4);
+          const f = e.f32(x, n);
+          f.set(randomFloats(new Rng(n), n, 1e30));
+          expect(e.kernels.has_non_finite(x, n), `n ${n}, all finite`).toBe(0);
+          for (const at of spots) {
+            for (const bad of [NaN, Infinity, -Infinity]) {
+              const keep = f[at]!;
+              f[at] = bad;
+              const where = `n ${n}, ${bad} at ${at}, ${e.threads} threads`;
+              expect(e.kernels.has_non_finite(x, n), where).toBe(1);
+              f[at] = keep;
+            }
+          }
+          expect(e.kernels.has_non_finite(x, n), `n ${n}, finite again`).toBe(0);
+        }
+      }
+    } finally {
+      for (const e of engines) e.close();
+    }
+  });
+});
 
 describe('training on several threads gives the weights of one thread, bit for bit', () => {
   const quick = loadMnistQuick();

@@ -118,6 +118,16 @@ const RANGE_SPLITS = {
   tanh_forward: elementwise(2, 2),
   tanh_backward: elementwise(3, 3),
   dropout_apply: elementwise(3, 3),
+  // (dst, images, indices, B, D, scale): D bytes read and D floats written per image
+  gather_normalize_u8: {
+    at: 3,
+    align: 1,
+    ptrs: (a) => [
+      [0, a[4]! * 4],
+      [2, 4],
+    ],
+    floats: (a) => a[4]! * 2,
+  },
 } satisfies Partial<Record<keyof Kernels, RangeSplit>>;
 type RangeKernel = keyof typeof RANGE_SPLITS;
 
@@ -128,6 +138,7 @@ export const POOL_KERNELS = [
   'adam_step_shared',
   'rmsprop_step_shared',
   'adagrad_step_shared',
+  'has_non_finite_shared',
   'conv2d_direct_c1_backward_weight_shared',
   ...(Object.keys(RANGE_SPLITS) as RangeKernel[]),
 ] as const;
@@ -318,9 +329,10 @@ export class Engine {
 
   /**
    * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last),
-   * the optimizer steps (chunks of 4096 floats, taken the same way), the direct convolution's
-   * weight gradient (kernel rows, likewise) and the kernels that work image by image or element
-   * by element (one range of the batch per thread, RANGE_SPLITS) across `pool`'s threads.
+   * the optimizer steps and the gradients' finiteness check (chunks of 4096 floats, taken the
+   * same way), the direct convolution's weight gradient (kernel rows, likewise) and the kernels
+   * that work image by image or element by element (one range of the batch per thread,
+   * RANGE_SPLITS; the batch's gather too) across `pool`'s threads.
    * Every output is computed exactly as one call computes it, so the results are bit-identical
    * to one thread's; small calls stay on the calling thread.
    */
@@ -375,6 +387,22 @@ export class Engine {
     // (params, grads, state…, n, scalars…), n at index `at`.
     const step = <F extends (...args: number[]) => void>(name: PoolKernel, whole: F, at: number) =>
       claimed(name, whole, (a) => (a[at]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[at]!)));
+    // The finiteness check of the gradients (every step): chunks taken like the optimizer's,
+    // each thread writing 1 to `found` (the word after the counter) if one of its chunks fails.
+    const found = claim + 4;
+    const hasNonFinite = (x: number, n: number): number => {
+      const units = n < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(n);
+      if (units < 2) return k.has_non_finite(x, n);
+      i32[claim >> 2] = 0;
+      i32[found >> 2] = 0;
+      for (let t = 0; t < threads; t++) {
+        const row = table[t]!;
+        row.length = 0;
+        row.push(claim, x, n, found);
+      }
+      pool.run('has_non_finite_shared', table, k.has_non_finite_shared, Math.min(threads, units));
+      return i32[found >> 2]!;
+    };
     // The direct conv's weight gradient sums over the images: shared by its KH kernel rows.
     // (dw, inp, dout, B, H, W, OC, KH, KW, pad, OH, OW)
     const directDw = claimed(
@@ -419,6 +447,7 @@ export class Engine {
       adam_step: step('adam_step_shared', k.adam_step, 4),
       rmsprop_step: step('rmsprop_step_shared', k.rmsprop_step, 3),
       adagrad_step: step('adagrad_step_shared', k.adagrad_step, 3),
+      has_non_finite: hasNonFinite,
     };
   }
 

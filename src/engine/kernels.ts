@@ -338,6 +338,8 @@ export interface Kernels {
   adam_step_shared(claim: number, ...args: Parameters<Kernels['adam_step']>): void;
   rmsprop_step_shared(claim: number, ...args: Parameters<Kernels['rmsprop_step']>): void;
   adagrad_step_shared(claim: number, ...args: Parameters<Kernels['adagrad_step']>): void;
+  /** has_non_finite over the chunks taken: writes 1 to the i32 at `found` on NaN or ±Inf. */
+  has_non_finite_shared(claim: number, x: number, n: number, found: number): void;
 
   // data.ts
   /** dst[b, :] = images[indices[b], :] · scale (uint8 → f32), D bytes per image. */
