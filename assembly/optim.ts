@@ -8,6 +8,7 @@
  */
 
 import { CHUNK_FLOATS, claim_next } from './claim';
+import { pin } from './simd';
 
 /**
  * SGD with optional L2 weight decay, momentum and Nesterov momentum (PyTorch's formulation):
@@ -24,9 +25,10 @@ export function sgd_step(
   nesterov: i32,
   weightDecay: f32,
 ): void {
-  const vlr = f32x4.splat(lr);
-  const vmu = f32x4.splat(momentum);
-  const vwd = f32x4.splat(weightDecay);
+  const slots = memory.data(48, 16); // pinned splats (simd.ts: pin)
+  const vlr = pin(slots, f32x4.splat(lr));
+  const vmu = pin(slots + 16, f32x4.splat(momentum));
+  const vwd = pin(slots + 32, f32x4.splat(weightDecay));
   let i = 0;
   if (momentum == 0) {
     for (; i + 4 <= n; i += 4) {
@@ -82,14 +84,15 @@ export function adam_step(
   biasCorrection2: f32,
   weightDecay: f32,
 ): void {
-  const vb1 = f32x4.splat(beta1);
-  const vb2 = f32x4.splat(beta2);
-  const v1b1 = f32x4.splat(1 - beta1);
-  const v1b2 = f32x4.splat(1 - beta2);
-  const vStep = f32x4.splat(lr / biasCorrection1);
-  const vInvBc2 = f32x4.splat(1 / biasCorrection2);
-  const vEps = f32x4.splat(eps);
-  const vwd = f32x4.splat(weightDecay);
+  const slots = memory.data(128, 16); // pinned splats (simd.ts: pin)
+  const vb1 = pin(slots, f32x4.splat(beta1));
+  const vb2 = pin(slots + 16, f32x4.splat(beta2));
+  const v1b1 = pin(slots + 32, f32x4.splat(1 - beta1));
+  const v1b2 = pin(slots + 48, f32x4.splat(1 - beta2));
+  const vStep = pin(slots + 64, f32x4.splat(lr / biasCorrection1));
+  const vInvBc2 = pin(slots + 80, f32x4.splat(1 / biasCorrection2));
+  const vEps = pin(slots + 96, f32x4.splat(eps));
+  const vwd = pin(slots + 112, f32x4.splat(weightDecay));
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = (<usize>i) << 2;
@@ -132,11 +135,12 @@ export function rmsprop_step(
   eps: f32,
   weightDecay: f32,
 ): void {
-  const vlr = f32x4.splat(lr);
-  const vrho = f32x4.splat(rho);
-  const v1rho = f32x4.splat(1 - rho);
-  const vEps = f32x4.splat(eps);
-  const vwd = f32x4.splat(weightDecay);
+  const slots = memory.data(80, 16); // pinned splats (simd.ts: pin)
+  const vlr = pin(slots, f32x4.splat(lr));
+  const vrho = pin(slots + 16, f32x4.splat(rho));
+  const v1rho = pin(slots + 32, f32x4.splat(1 - rho));
+  const vEps = pin(slots + 48, f32x4.splat(eps));
+  const vwd = pin(slots + 64, f32x4.splat(weightDecay));
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = (<usize>i) << 2;
@@ -170,9 +174,10 @@ export function adagrad_step(
   eps: f32,
   weightDecay: f32,
 ): void {
-  const vlr = f32x4.splat(lr);
-  const vEps = f32x4.splat(eps);
-  const vwd = f32x4.splat(weightDecay);
+  const slots = memory.data(48, 16); // pinned splats (simd.ts: pin)
+  const vlr = pin(slots, f32x4.splat(lr));
+  const vEps = pin(slots + 16, f32x4.splat(eps));
+  const vwd = pin(slots + 32, f32x4.splat(weightDecay));
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = (<usize>i) << 2;

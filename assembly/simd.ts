@@ -23,6 +23,19 @@ export function madd(a: v128, b: v128, c: v128): v128 {
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
+/**
+ * `v`, stored at `slot` and loaded back: a vector V8 keeps in a register through the loop that
+ * follows. V8 11.3 (Node 20) schedules an f32x4.splat of a loop-invariant scalar next to its
+ * uses, so a splat made before a loop ran as one vbroadcastss per use per iteration inside it
+ * (adam_step: 8 per 4 floats, competing with its adds for the shuffle/add ports); a load stays
+ * where it is. `slot`: 16 bytes of the kernel's own static memory (memory.data); the threads that
+ * share a call pass the same arguments, so they store the same bytes there.
+ */
+export function pin(slot: usize, v: v128): v128 {
+  v128.store(slot, v);
+  return v128.load(slot);
+}
+
 /** 1 when this module was compiled with relaxed SIMD (FMA), 0 for the baseline build. */
 export function simd_relaxed(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
