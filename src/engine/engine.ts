@@ -390,17 +390,16 @@ export class Engine {
     // The finiteness check of the gradients (every step): chunks taken like the optimizer's,
     // each thread writing 1 to `found` (the word after the counter) if one of its chunks fails.
     const found = claim + 4;
+    const checkInto = claimed(
+      'has_non_finite_shared',
+      (x: number, n: number, at: number) => {
+        if (k.has_non_finite(x, n)) i32[at >> 2] = 1;
+      },
+      (a) => (a[1]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[1]!)),
+    );
     const hasNonFinite = (x: number, n: number): number => {
-      const units = n < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(n);
-      if (units < 2) return k.has_non_finite(x, n);
-      i32[claim >> 2] = 0;
       i32[found >> 2] = 0;
-      for (let t = 0; t < threads; t++) {
-        const row = table[t]!;
-        row.length = 0;
-        row.push(claim, x, n, found);
-      }
-      pool.run('has_non_finite_shared', table, k.has_non_finite_shared, Math.min(threads, units));
+      checkInto(x, n, found);
       return i32[found >> 2]!;
     };
     // The direct conv's weight gradient sums over the images: shared by its KH kernel rows.
