@@ -390,12 +390,12 @@ export class Engine {
     // The finiteness check of the gradients (every step): chunks taken like the optimizer's,
     // each thread writing 1 to `found` (the word after the counter) if one of its chunks fails.
     const found = claim + 4;
-    const checkInto = claimed(
+    const checkInto = step(
       'has_non_finite_shared',
       (x: number, n: number, at: number) => {
         if (k.has_non_finite(x, n)) i32[at >> 2] = 1;
       },
-      (a) => (a[1]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[1]!)),
+      1,
     );
     const hasNonFinite = (x: number, n: number): number => {
       i32[found >> 2] = 0;
