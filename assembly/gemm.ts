@@ -12,7 +12,8 @@
  *       [tn: a copy of A's columns, no transpose needed; with ≤ 16 columns of C to reuse it,
  *        A stored (K, M) is read in place and only its last < 16 rows are copied and padded]
  *     for each panel of 8 columns of C (then one tail panel of 4 or 2):
- *       pack B's panel k-major: (K, 8), zero-padded — nn/tn pack two panels per pass over B
+ *       pack B's panel k-major: (K, 8), zero-padded — nn/tn pack two panels per pass over B,
+ *       and read a B narrower than 16 columns in place (a whole panel steps one row of B per k)
  *       for each 4-row strip of the block: 4×8 tile over all K, then the epilogue
  * In both packed operands the kernel's next k is one fixed pointer step away and the values it
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
@@ -355,6 +356,9 @@ function gemm(
     }
     // The sparse kernel exists for 4×8 tiles only: every panel of the unit must be 8 wide.
     const sparse = stripSparse && ((jLast - jFirst) & 7) == 0;
+    // B stored (K, N) with N < 16 is read in place: its rows are short, and a copy would be
+    // used by a single panel.
+    const bInPlace = layout != LAYOUT_NT && N < 16 && !sparse;
 
     // nn, tn: the panel at j0 may already sit in panelB2, packed along with the one before.
     let havePanel2 = false;
@@ -363,9 +367,13 @@ function gemm(
       const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
       const cols = min(left, nr);
       let panel = panelB;
+      let bStep = (<usize>nr) << 2;
       if (havePanel2) {
         panel = panelB2;
         havePanel2 = false;
+      } else if (bInPlace && cols == nr) {
+        panel = B + ((<usize>j0) << 2);
+        bStep = ldb;
       } else if (layout == LAYOUT_NT) {
         pack_b_nk(panelB, B + <usize>j0 * ldb, ldb, K, cols, nr);
       } else if (left >= 16) {
@@ -401,6 +409,7 @@ function gemm(
               sStride,
               1,
               panel,
+              32,
               K,
               bias0,
               bias1,
@@ -421,6 +430,7 @@ function gemm(
             sStride,
             rowsA - done,
             panel,
+            bStep,
             K,
             bias0,
             bias1,
@@ -430,10 +440,42 @@ function gemm(
           );
         }
       } else if (rowsA) {
-        run_panel(nr, cA + j, ldc, a, aStep, sStride, rowsA, panel, K, bias0, bias1, f, cols, tmp);
+        run_panel(
+          nr,
+          cA + j,
+          ldc,
+          a,
+          aStep,
+          sStride,
+          rowsA,
+          panel,
+          bStep,
+          K,
+          bias0,
+          bias1,
+          f,
+          cols,
+          tmp,
+        );
       }
       if (rowsT) {
-        run_panel(nr, cT + j, ldc, packA, 64, 16, rowsT, panel, K, bias0, bias1, f, cols, tmp);
+        run_panel(
+          nr,
+          cT + j,
+          ldc,
+          packA,
+          64,
+          16,
+          rowsT,
+          panel,
+          bStep,
+          K,
+          bias0,
+          bias1,
+          f,
+          cols,
+          tmp,
+        );
       }
       j0 += nr;
     }
@@ -457,6 +499,7 @@ function run_panel(
   sStride: usize,
   rows: i32,
   b: usize,
+  bStep: usize,
   K: i32,
   bias0: v128,
   bias1: v128,
@@ -467,12 +510,14 @@ function run_panel(
   const h = nr == 8 ? 4 : nr == 4 ? 8 : 16; // rows per tile
   const tiles = cols == nr ? rows / h : 0;
   if (tiles)
-    inline.always(run_tiles(nr, c, ldc, a, aStep, sStride, tiles, b, K, bias0, bias1, flags));
+    inline.always(
+      run_tiles(nr, c, ldc, a, aStep, sStride, tiles, b, bStep, K, bias0, bias1, flags),
+    );
   const zero = f32x4.splat(0);
   const tmpStride = (<usize>nr) << 2;
   for (let r = tiles * h; r < rows; r += h) {
     const s = a + <usize>(r >> 2) * sStride;
-    run_tiles(nr, tmp, tmpStride, s, aStep, sStride, 1, b, K, zero, zero, 0);
+    run_tiles(nr, tmp, tmpStride, s, aStep, sStride, 1, b, bStep, K, zero, zero, 0);
     const n = min(h, rows - r);
     finish_tile(c + <usize>r * ldc, ldc, tmp, tmpStride, n, cols, bias0, bias1, flags);
   }
@@ -487,17 +532,18 @@ function run_tiles(
   sStride: usize,
   tiles: i32,
   b: usize,
+  bStep: usize,
   K: i32,
   bias0: v128,
   bias1: v128,
   flags: i32,
 ): void {
   if (nr == 8) {
-    ukernel_4x8(c, ldc, a, aStep, sStride, tiles, b, K, bias0, bias1, flags);
+    ukernel_4x8(c, ldc, a, aStep, sStride, tiles, b, bStep, K, bias0, bias1, flags);
   } else if (nr == 4) {
-    ukernel_8x4(c, ldc, a, aStep, sStride, tiles, b, K, bias0, flags);
+    ukernel_8x4(c, ldc, a, aStep, sStride, tiles, b, bStep, K, bias0, flags);
   } else {
-    ukernel_16x2(c, ldc, a, aStep, sStride, tiles, b, K, bias0, flags);
+    ukernel_16x2(c, ldc, a, aStep, sStride, tiles, b, bStep, K, bias0, flags);
   }
 }
 
@@ -513,7 +559,8 @@ function run_tiles(
  * v128.load + 4 lane shuffles, measured 8–15% slower. The k loop is not unrolled by hand (V8
  * already unrolls it twice). The strip loop lives here rather than in the caller so a short K
  * (10 in the MLP's last dX) pays one call per panel, not per tile.
- * Strip s's A: a + s·sStride, then + aStep per k.  B[k, c] at b + 32k + 4c.
+ * Strip s's A: a + s·sStride, then + aStep per k.  B[k, c] at b + k·bStep + 4c (bStep 32 for a
+ * packed panel).
  */
 function ukernel_4x8(
   c: usize,
@@ -523,12 +570,13 @@ function ukernel_4x8(
   sStride: usize,
   tiles: i32,
   b: usize,
+  bStep: usize,
   K: i32,
   bias0: v128,
   bias1: v128,
   flags: i32,
 ): void {
-  const bEnd = b + ((<usize>K) << 5);
+  const bEnd = b + <usize>K * bStep;
   for (let t = 0; t < tiles; t++) {
     let ap = a;
     let bp = b;
@@ -556,7 +604,7 @@ function ukernel_4x8(
       c30 = madd(av, b0, c30);
       c31 = madd(av, b1, c31);
       ap += aStep;
-      bp += 32;
+      bp += bStep;
     }
     inline.always(store_4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, bias0, bias1, flags));
     a += sStride;
@@ -850,7 +898,7 @@ function store_4x8(
  * tiles, two strips each: 8 accumulators as in 4×8, but one B vector and eight broadcasts per
  * k. A 4×4 tile has only 4 independent add chains to hide the add latency and measured ≈30%
  * slower per flop. Strips 2t and 2t+1: a + 2t·sStride and one sStride further, + aStep per k.
- * B[k, c] at b + 16k + 4c.
+ * B[k, c] at b + k·bStep + 4c.
  */
 function ukernel_8x4(
   c: usize,
@@ -860,11 +908,12 @@ function ukernel_8x4(
   sStride: usize,
   tiles: i32,
   b: usize,
+  bStep: usize,
   K: i32,
   bias0: v128,
   flags: i32,
 ): void {
-  const bEnd = b + ((<usize>K) << 4);
+  const bEnd = b + <usize>K * bStep;
   for (let t = 0; t < tiles; t++) {
     let ap = a;
     let aq = a + sStride;
@@ -889,7 +938,7 @@ function ukernel_8x4(
       c7 = madd(v128.load32_splat(aq, 12), b0, c7);
       ap += aStep;
       aq += aStep;
-      bp += 16;
+      bp += bStep;
     }
     let cp = c;
     store_full(cp, c0, bias0, flags);
@@ -911,7 +960,7 @@ function ukernel_8x4(
  * broadcast B values feed 8 accumulators, so every lane is useful where a 4-wide row tile would
  * waste half of them on the 2-column tail of the MLP's 10 outputs (8 + 2). Lanes are regrouped
  * into (row, 2 columns) pairs for the epilogue (store_rows4x2).
- * Strips 4t..4t+3: a + (4t + q)·sStride, + aStep per k.  B[k, c] at b + 8k + 4c.
+ * Strips 4t..4t+3: a + (4t + q)·sStride, + aStep per k.  B[k, c] at b + k·bStep + 4c.
  */
 function ukernel_16x2(
   c: usize,
@@ -921,11 +970,12 @@ function ukernel_16x2(
   sStride: usize,
   tiles: i32,
   b: usize,
+  bStep: usize,
   K: i32,
   bias0: v128,
   flags: i32,
 ): void {
-  const bEnd = b + ((<usize>K) << 3);
+  const bEnd = b + <usize>K * bStep;
   // [bias j, bias j+1, bias j, bias j+1]: the layout of a regrouped pair of rows.
   const bias2 = v128.shuffle<f32>(bias0, bias0, 0, 1, 0, 1);
   const ldc4 = ldc << 2;
@@ -956,7 +1006,7 @@ function ukernel_16x2(
       c6 = madd(a2, bv, c6);
       c7 = madd(a3, bv, c7);
       ap += aStep;
-      bp += 8;
+      bp += bStep;
     }
     inline.always(store_rows4x2(c, ldc, c0, c4, bias2, flags));
     inline.always(store_rows4x2(c + ldc4, ldc, c1, c5, bias2, flags));
