@@ -409,7 +409,7 @@ function gemm(
               sStride,
               1,
               panel,
-              32,
+              bStep,
               K,
               bias0,
               bias1,
