@@ -23,8 +23,9 @@
  * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
  * K = 784 and gave nothing measurable here, so K stays whole.)
  * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns (× ROW_COLS
- * for a call that may run row by row), which the threads sharing a call take from a shared
- * counter; each packs (or lists) a block's A the first time it works in that block.
+ * for a call that may run row by row; × all columns for a tall product), which the threads
+ * sharing a call take from a shared counter; each packs (or lists) a block's A the first time
+ * it works in that block.
  *
  * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
  * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so the 10-wide
@@ -166,11 +167,15 @@ export function gemm_f32_shared(
 const CLAIM_COLS: i32 = 16;
 
 /**
- * Columns per claimed unit of a shared call: CLAIM_COLS, or one row panel (ROW_COLS) when the
- * call may run row by row (nn, GEMM_SPARSE_A, N ≥ ROW_COLS), so that its units are whole row panels
- * whichever way each block runs.
+ * Columns per claimed unit of a shared call. A tall product (M ≥ ROW_UNITS_MIN_M) is shared by
+ * whole row blocks (all N columns): each block's A is then packed or listed by the one thread
+ * that runs it, where column units had both threads prepare every block (the first layer's
+ * weight gradient, tn 784×256×32, and inference at batch 1000). Otherwise CLAIM_COLS, or one
+ * row panel (ROW_COLS) when the call may run row by row (nn, GEMM_SPARSE_A, N ≥ ROW_COLS), so
+ * that its units are whole row panels whichever way each block runs.
  */
-function unit_cols(layout: i32, N: i32, flags: i32): i32 {
+function unit_cols(layout: i32, M: i32, N: i32, flags: i32): i32 {
+  if (M >= ROW_UNITS_MIN_M) return N;
   const rowCapable = (flags & GEMM_SPARSE_A) != 0 && layout == LAYOUT_NN && N >= ROW_COLS;
   return rowCapable ? ROW_COLS : CLAIM_COLS;
 }
@@ -187,12 +192,19 @@ function shared_block_rows(M: i32, groups: i32): i32 {
   return mc;
 }
 
+/**
+ * Rows from which a shared call is split into whole row blocks (unit_cols): with blocks of at
+ * least 16 rows (shared_block_rows) that makes SHARED_MIN_UNITS units; the batch-32 products keep
+ * column units.
+ */
+const ROW_UNITS_MIN_M: i32 = 128;
+
 /** Units below which a shared call cuts its rows into smaller blocks (shared_block_rows). */
 const SHARED_MIN_UNITS: i32 = 8;
 
 /** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
 export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 {
-  const cols = unit_cols(layout, N, flags);
+  const cols = unit_cols(layout, M, N, flags);
   const groups = (N + cols - 1) / cols;
   const mc = shared_block_rows(M, groups);
   return ((M + mc - 1) / mc) * groups;
@@ -264,7 +276,7 @@ function gemm(
   // one group of all its columns per block, in order; with a claim counter, the threads that
   // share the call take units of CLAIM_COLS columns from it as they finish the last, each packing
   // a block's A when it first works in that block.
-  const groupCols = claim ? unit_cols(layout, N, flags) : N;
+  const groupCols = claim ? unit_cols(layout, M, N, flags) : N;
   const groups = (N + groupCols - 1) / groupCols;
   const mc = claim ? shared_block_rows(M, groups) : MC;
   const units = ((M + mc - 1) / mc) * groups;

@@ -159,6 +159,11 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
         // 2 units of 128 and 22 rows, now 10 of 16 (the last 6).
         expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(10);
         expect(k.gemm_shared_units(0, 32, 128, GEMM_SPARSE_A)).toBe(6);
+        // A tall product is shared by whole row blocks, halved until there are 8 of them:
+        // 784 rows in blocks of 64 (13 units), 1000 in blocks of 128 (8 units), whatever N.
+        expect(k.gemm_shared_units(1, 784, 256, GEMM_SPARSE_A)).toBe(13);
+        expect(k.gemm_shared_units(0, 1000, 256, GEMM_SPARSE_A)).toBe(8);
+        expect(k.gemm_shared_units(2, 1000, 17, 0)).toBe(8);
       } finally {
         for (const e of engines) e.close();
       }
