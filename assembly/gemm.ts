@@ -274,8 +274,8 @@ function gemm(
 
   // Work units: blocks of MC rows × groups of columns, block-major. Alone (claim = 0) a call runs
   // one group of all its columns per block, in order; with a claim counter, the threads that
-  // share the call take units of CLAIM_COLS columns from it as they finish the last, each packing
-  // a block's A when it first works in that block.
+  // share the call take units (unit_cols columns of a row block) from it as they finish the
+  // last, each packing a block's A when it first works in that block.
   const groupCols = claim ? unit_cols(layout, M, N, flags) : N;
   const groups = (N + groupCols - 1) / groupCols;
   const mc = claim ? shared_block_rows(M, groups) : MC;
