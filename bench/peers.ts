@@ -1,8 +1,10 @@
 /**
  * `npm run bench:peers`: mnist-wasm against its peers on the same workloads, in one run on one
  * machine. Engines: mnist-wasm (one thread), TensorFlow.js 4.22 with the wasm backend (SIMD) and
- * the cpu backend (plain JavaScript), and PyTorch (Debian's python3-torch, one thread) when
- * /usr/bin/python3 can import torch. Workloads: the presets mlp-256-128, mlp-128-64 and lenet5.
+ * the cpu backend (plain JavaScript), and PyTorch (Debian's python3-torch, one thread: its own
+ * pool and OpenBLAS's, see pytorch_peer.py) when /usr/bin/python3 can import torch. `--threads N`
+ * gives mnist-wasm and PyTorch N threads each (tfjs-wasm gets one under Node whatever it asks for).
+ * Workloads: the presets mlp-256-128, mlp-128-64 and lenet5.
  *
  *  - training: one epoch over the 60,000 MNIST training images (Adam 1e-3, batch 32, shuffled),
  *    then accuracy on the 10,000 test images; the timed span is the engine's own fit call;
@@ -85,6 +87,8 @@ interface Settings {
   cpuSamples?: number;
   warmup?: number;
   seed: number;
+  /** Threads for mnist-wasm and PyTorch (--threads; tfjs picks its own). */
+  threads: number;
   python: string;
   out: string;
 }
@@ -333,6 +337,7 @@ async function measureTraining(
       testSamples: row.testSamples,
       warmup: row.warmup,
       seed: s.seed,
+      threads: s.threads,
     }),
     s,
     infos,
@@ -398,6 +403,7 @@ async function measureInference(
       testSamples: row.images,
       warmup: row.warmup,
       seed: s.seed,
+      threads: s.threads,
     }),
     s,
     infos,
@@ -548,10 +554,14 @@ function describeEngine(engine: EngineName, info: PeerInfo | undefined, s: Setti
   const i = info ?? {};
   switch (engine) {
     case 'mnist-wasm':
-      return `mnist-wasm: 1 thread, ${String(i.build ?? '?')} SIMD build, zero inputs skipped`;
+      return (
+        `mnist-wasm: ${String(i.threads ?? '?')} thread(s), ${String(i.build ?? '?')} SIMD build, ` +
+        'zero inputs skipped'
+      );
     case 'mnist-wasm-dense':
       return (
-        `mnist-wasm-dense: 1 thread, ${String(i.build ?? '?')} SIMD build, ` +
+        `mnist-wasm-dense: ${String(i.threads ?? '?')} thread(s), ${String(i.build ?? '?')} SIMD ` +
+        'build, ' +
         'sparseInput: false (dense GEMMs; LeNet-5 conv1 still skips zeros)'
       );
     case 'tfjs-wasm':
@@ -564,7 +574,9 @@ function describeEngine(engine: EngineName, info: PeerInfo | undefined, s: Setti
     case 'pytorch':
       return (
         `pytorch: torch ${String(i.version ?? '?')} (${s.python}), ${String(i.threads ?? '?')} ` +
-        `thread(s), BLAS: ${String(i.blas ?? '?')}, OPENBLAS_CORETYPE=${String(i.coretype ?? '?')}`
+        `thread(s), BLAS: ${String(i.blas ?? '?')}` +
+        (i.blasThreads == null ? '' : ` on ${String(i.blasThreads)} thread(s)`) +
+        `, OPENBLAS_CORETYPE=${String(i.coretype ?? '?')}`
       );
   }
 }
@@ -580,6 +592,12 @@ function describeWarmups(rows: TrainingRow[]): string {
   return [`${fmtInt(common)} images`, ...[...others].map(([e, n]) => `${e} ${fmtInt(n)}`)].join(
     ', ',
   );
+}
+
+function threadsNote(s: Settings): string {
+  return s.threads === 1
+    ? 'one thread each'
+    : `mnist-wasm and PyTorch on ${String(s.threads)} threads, TensorFlow.js as it can`;
 }
 
 function commandLine(): string {
@@ -644,11 +662,20 @@ function parseSettings(argv: string[]): Settings {
     .option('--no-inference', 'skip the inference measurements')
     .option('--seed <n>', 'init and shuffle seed', intOption(0, 2 ** 31), 1)
     .option(
+      '--threads <n>',
+      'threads for mnist-wasm and PyTorch (tfjs-wasm runs one under Node, tfjs-cpu one)',
+      intOption(1, 64),
+      1,
+    )
+    .option(
       '--python <path>',
       'the Python that has torch',
       existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
     )
-    .option('--out <file>', 'JSON output', fromHere('../../bench/results/peers-latest.json'));
+    .option(
+      '--out <file>',
+      'JSON output (default bench/results/peers-latest.json; with --threads N > 1 peers-latest-Nt.json)',
+    );
   program.parse(argv);
   const o = program.opts();
   const quick = Boolean(o.quick);
@@ -665,8 +692,14 @@ function parseSettings(argv: string[]): Settings {
     cpuSamples: o.cpuSamples as number | undefined,
     warmup: o.warmup as number | undefined,
     seed: o.seed as number,
+    threads: o.threads as number,
     python: o.python as string,
-    out: resolve(o.out as string),
+    out: resolve(
+      (o.out as string | undefined) ??
+        fromHere(
+          `../../bench/results/peers-latest${(o.threads as number) > 1 ? `-${String(o.threads)}t` : ''}.json`,
+        ),
+    ),
   };
 }
 
@@ -727,7 +760,8 @@ async function main(): Promise<void> {
   if (threadsProbe) console.log(`  tfjs-wasm threads: ${threadsProbe.summary}`);
   if (s.training) {
     console.log(
-      `\nTraining: one epoch, Adam 1e-3, batch 32, shuffled; the engine's fit call timed after a ` +
+      `\nTraining (${threadsNote(s)}): one epoch, Adam 1e-3, batch 32, shuffled; the engine's fit ` +
+        `call timed after a ` +
         `warm-up on a throwaway model (${describeWarmups(training)}); median of ${s.rounds} ` +
         `alternating round(s)`,
     );
@@ -735,7 +769,8 @@ async function main(): Promise<void> {
   }
   if (s.inference) {
     console.log(
-      `\nInference: predict over the test images at batch 1000 (untrained weights, result read ` +
+      `\nInference (${threadsNote(s)}): predict over the test images at batch 1000 (untrained ` +
+        `weights, result read ` +
         `back), after a ${s.quick ? 0 : INFER_WARMUP}-image warm-up; median of ${s.inferRounds} ` +
         `alternating round(s)`,
     );

@@ -42,6 +42,9 @@ const LARGE_SHAPES: [GemmLayout, number, number, number][] = [
   ['nn', 300, 9, 20],
   ['nt', 257, 10, 33],
   ['tn', 131, 3, 17],
+  // exactly 16 columns (nn: operands read in place, 2×16 tiles), odd M, as in LeNet-5's conv2
+  ['nn', 321, 16, 150],
+  ['tn', 151, 16, 1000],
 ];
 /** Big enough for any operand above (784 × 256 floats) with room for guards. */
 const MAX_FLOATS = 784 * 256;
@@ -368,6 +371,9 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
         [9, 7, 300, 8, 300],
         [140, 10, 300, 16, 50],
         [1, 1, 4, 8, 5],
+        // 16 columns (nn) run 2×16 tiles on operands read in place (an odd M ends on one row)
+        [7, 16, 9, 24, 150],
+        [151, 16, 160, 17, 64],
       ]) {
         const a = new Float32Array(Ml * K);
         const b = new Float32Array(K * Nl);

@@ -67,15 +67,16 @@ describe('npm run bench:peers -- --quick', () => {
     const seconds = (performance.now() - started) / 1000;
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Training: /m);
-    expect(r.stdout).toMatch(/^Inference: /m);
+    expect(r.stdout).toMatch(/^Training \(one thread each\): /m);
+    expect(r.stdout).toMatch(/^Inference \(one thread each\): /m);
     expect(seconds).toBeLessThan(90);
 
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(report.machine).toMatchObject({ tfjs: '4.22.0', cores: expect.any(Number) });
     for (const key of ['cpu', 'node', 'v8', 'date', 'command'])
       expect(typeof report.machine[key], key).toBe('string');
-    expect(report.settings).toMatchObject({ quick: true, rounds: 1, inferRounds: 1 });
+    expect(report.settings).toMatchObject({ quick: true, rounds: 1, inferRounds: 1, threads: 1 });
+    expect(report.engines['mnist-wasm'].threads).toBe(1);
     expect(Object.keys(report.engines)).toEqual(ENGINES);
     expect(typeof report.engines['tfjs-wasm'].threadsProbe.summary).toBe('string');
     expect(report.engines['mnist-wasm'].build).toMatch(/^(baseline|relaxed)$/);

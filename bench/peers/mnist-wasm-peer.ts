@@ -1,7 +1,7 @@
 /**
  * The mnist-wasm side of the peer benchmark: one measurement per process (protocol.ts), through
- * the public API only — createModel, fit, evaluate, predict — on one thread with the kernel build
- * the engine loader picks on this Node (reported as `build`). `--dense-input` turns off the first
+ * the public API only — createModel, fit, evaluate, predict — on one thread (or --threads N) with
+ * the kernel build the engine loader picks on this Node (reported as `build`). `--dense-input` turns off the first
  * layer's zero skipping (sparseInput: false) and reports as mnist-wasm-dense.
  *
  *   node dist/bench/peers/mnist-wasm-peer.js --workload lenet5 --mode train --warmup 320
@@ -14,6 +14,7 @@ import {
   fit,
   predict,
   subset,
+  type Engine,
   type Model,
 } from '../../src/index.js';
 import {
@@ -35,12 +36,17 @@ const OPTIMIZER = { type: 'adam', learningRate: LEARNING_RATE } as const;
 let sparseInput = true;
 let engineName: 'mnist-wasm' | 'mnist-wasm-dense' = 'mnist-wasm';
 
+/** Every engine this process made, closed before it exits (a threaded engine holds workers). */
+const engines: Engine[] = [];
+
 function newModel(r: PeerRequest, seed: number): Model {
-  return createModel(r.workload, { seed, engine: createEngine({ sparseInput }) });
+  const engine = createEngine({ sparseInput, threads: r.threads });
+  engines.push(engine);
+  return createModel(r.workload, { seed, engine });
 }
 
 function info(model: Model): PeerResult['info'] {
-  return { build: model.engine.build, threads: 1, simd: true, sparseInput };
+  return { build: model.engine.build, threads: model.engine.threads, simd: true, sparseInput };
 }
 
 function train(r: PeerRequest): PeerResult {
@@ -109,6 +115,8 @@ function main(): void {
     emit(r.mode === 'train' ? train(r) : infer(r));
   } catch (e) {
     emit({ engine: engineName, workload: r.workload, mode: r.mode, error: errorMessage(e) });
+  } finally {
+    for (const engine of engines) engine.close();
   }
 }
 

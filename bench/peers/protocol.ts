@@ -52,6 +52,8 @@ export interface PeerRequest {
   testSamples: number;
   warmup: number;
   seed: number;
+  /** Threads the engine may use (mnist-wasm and PyTorch; TensorFlow.js decides for itself). */
+  threads: number;
 }
 
 /** Facts about an engine's set-up: version, backend, threads, SIMD, BLAS… */
@@ -88,6 +90,8 @@ export function requestArgs(r: PeerRequest): string[] {
     String(r.warmup),
     '--seed',
     String(r.seed),
+    '--threads',
+    String(r.threads),
   ];
 }
 
@@ -108,7 +112,8 @@ export function addRequestOptions(program: Command): Command {
     .option('--train-samples <n>', 'first N training images', count(TRAIN_COUNT), TRAIN_COUNT)
     .option('--test-samples <n>', 'first N test images', count(TEST_COUNT), TEST_COUNT)
     .option('--warmup <n>', 'images of the untimed warm-up run', count(TRAIN_COUNT), 0)
-    .option('--seed <n>', 'init and shuffle seed', count(2 ** 31), 1);
+    .option('--seed <n>', 'init and shuffle seed', count(2 ** 31), 1)
+    .option('--threads <n>', 'threads the engine may use', count(64), 1);
 }
 
 export function requestFrom(options: Record<string, unknown>): PeerRequest {
@@ -120,6 +125,7 @@ export function requestFrom(options: Record<string, unknown>): PeerRequest {
     testSamples: options.testSamples as number,
     warmup: options.warmup as number,
     seed: options.seed as number,
+    threads: Math.max(1, options.threads as number),
   };
 }
 

@@ -1,5 +1,8 @@
 """PyTorch peer of the peer benchmark (bench/peers.ts): one measurement per invocation, on ONE CPU
-thread (torch.set_num_threads(1)), printing one JSON line (the protocol of bench/peers/protocol.ts).
+thread, printing one JSON line (the protocol of bench/peers/protocol.ts). One thread means both of
+PyTorch's pools: torch.set_num_threads(1) (its own ops, oneDNN) and the BLAS's, which has its own —
+Debian's torch calls OpenBLAS's pthread build for every matmul, and torch.set_num_threads does not
+reach it: without OPENBLAS_NUM_THREADS=1 the 1000-image inference GEMMs ran on two threads.
 
 Workloads are mnist-wasm's presets: mlp-256-128 (784-256-128-10), mlp-128-64 (784-128-64-10) and
 lenet5 (conv 5x5x6 pad 2, ReLU, max-pool 2, conv 5x5x16, ReLU, max-pool 2, 120, 84, 10), with the
@@ -12,7 +15,9 @@ same init family: He-uniform before ReLU, Glorot-uniform at the output, zero bia
                 PyTorch's compute at its best.
   --mode infer  images/s of model(x) over the first --test-samples test images at batch 1000, under
                 torch.no_grad(), after --warmup images of warm-up.
-  --probe       print the set-up (versions, threads, the BLAS library actually loaded) and exit.
+  --probe       print the set-up (versions, threads, the BLAS library actually loaded and its thread
+                count) and exit.
+  --threads N   run on N threads instead (both pools).
 
     /usr/bin/python3 bench/peers/pytorch_peer.py --workload lenet5 --mode train
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/peers/pytorch_peer.py   # AVX-512 OpenBLAS
@@ -58,6 +63,17 @@ def loaded_libraries(*needles):
     return found
 
 
+def blas_threads(blas):
+    """The loaded OpenBLAS's own thread count (openblas_get_num_threads), None when not OpenBLAS."""
+    import ctypes
+    for path in blas:
+        try:
+            return int(ctypes.CDLL(path).openblas_get_num_threads())
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
 def setup_info(torch):
     blas = loaded_libraries('blas', 'mkl_rt', 'mkl_core')
     kind = 'unknown'
@@ -71,6 +87,7 @@ def setup_info(torch):
         'version': torch.__version__,
         'threads': torch.get_num_threads(),
         'blas': kind,
+        'blasThreads': blas_threads(blas),
         'blasLibraries': ', '.join(blas) or None,
         'coretype': os.environ.get('OPENBLAS_CORETYPE', 'default'),
         'mkldnn': bool(torch.backends.mkldnn.is_available()),
@@ -156,7 +173,17 @@ def main():
     parser.add_argument('--warmup', type=int, default=0)
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--probe', action='store_true')
+    parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f'--threads must be a positive integer, got {args.threads}')
+    # Read by OpenBLAS (and OpenMP, MKL) when the library loads: before numpy and torch are imported.
+    for name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[name] = str(args.threads)
+    if args.threads > 1:
+        # OpenMP's idle threads would otherwise spin for the core that OpenBLAS's threads need:
+        # torch 2 + OpenBLAS 2 threads ran the MLPs' inference 2-5x slower than either alone.
+        os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     base = {'engine': 'pytorch', 'workload': args.workload, 'mode': 'probe' if args.probe else args.mode}
     try:
         import numpy as np
@@ -164,7 +191,7 @@ def main():
     except ImportError as e:
         emit({**base, 'error': f'import failed: {e}'})
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     info = setup_info(torch)
     if args.probe:
         emit({**base, 'info': info})
