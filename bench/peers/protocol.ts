@@ -105,6 +105,14 @@ function count(max: number) {
 }
 
 /** The request flags on a commander program (the TypeScript peers' command lines). */
+function atLeastOne(parse: (value: string) => number) {
+  return (value: string): number => {
+    const n = parse(value);
+    if (n < 1) throw new InvalidArgumentError('expected at least 1.');
+    return n;
+  };
+}
+
 export function addRequestOptions(program: Command): Command {
   return program
     .addOption(new Option('--workload <name>').choices(WORKLOADS))
@@ -113,7 +121,7 @@ export function addRequestOptions(program: Command): Command {
     .option('--test-samples <n>', 'first N test images', count(TEST_COUNT), TEST_COUNT)
     .option('--warmup <n>', 'images of the untimed warm-up run', count(TRAIN_COUNT), 0)
     .option('--seed <n>', 'init and shuffle seed', count(2 ** 31), 1)
-    .option('--threads <n>', 'threads the engine may use', count(64), 1);
+    .option('--threads <n>', 'threads the engine may use', atLeastOne(count(64)), 1);
 }
 
 export function requestFrom(options: Record<string, unknown>): PeerRequest {
@@ -125,7 +133,7 @@ export function requestFrom(options: Record<string, unknown>): PeerRequest {
     testSamples: options.testSamples as number,
     warmup: options.warmup as number,
     seed: options.seed as number,
-    threads: Math.max(1, options.threads as number),
+    threads: options.threads as number,
   };
 }
 
