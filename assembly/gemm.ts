@@ -18,8 +18,11 @@
  * In both packed operands the kernel's next k is one fixed pointer step away and the values it
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
  * GEMM_SPARSE_A (nn) runs a mostly-zero block row by row instead: each row's list of non-zero k
- * (list_rows), then per panel of ROW_COLS columns of B, packed (K, ROW_COLS), a 1×24 kernel over
- * each row's own list (ukernel_1x24_rows); a denser block, and tn, skip per 4-row strip.
+ * (list_rows), then per panel of ROW_COLS columns of B, packed (K, ROW_COLS) — all of them once
+ * per call when it spans several row blocks (row_panels_once) — a 1×24 kernel over each row's
+ * own list (ukernel_1x24_rows); a denser block, and tn, skip per 4-row strip.
+ * GEMM_A_U8 (nn): A is a batch of uint8 rows (a U8Rows record), listed (list_rows_u8) or packed
+ * (pack_a_rowmajor_u8) straight from the pixels, with the float input's bits.
  * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
  * K = 784 and gave nothing measurable here, so K stays whole.)
  * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns (× ROW_COLS
@@ -66,6 +69,14 @@ export const GEMM_RELU: i32 = 2;
  * adds ±0 to a running sum that starts at +0.
  */
 export const GEMM_SPARSE_A: i32 = 8;
+/**
+ * flags bit 4 (nn only): A is not a float matrix but a U8Rows record at A — u32 `images`
+ * (uint8 rows of K pixels each), u32 `indices` (M i32 row numbers), f32 `scale` — and row i of
+ * A is images[indices[i]·K + k] · scale, converted as gather_normalize_u8 converts it (the same
+ * bits). The first layer of an MLP then reads a batch's pixels where they are staged: no float
+ * copy of the batch is written, and a row's non-zero pixels are found in K bytes instead of 4K.
+ */
+export const GEMM_A_U8: i32 = 16;
 /** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
 const HAS_BIAS: i32 = 4;
 
@@ -222,15 +233,27 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   const rows = min((M + 15) & ~15, MC);
   // + for the row-sparse path (N ≥ ROW_COLS): a second row block, its lists hold (k, value) pairs
   const lists = N >= ROW_COLS ? rows : 0;
-  return TMP_FLOATS + (panel_floats(N) + rows + (rows >> 2) + lists) * max(K, 0) + rows + 16;
+  return TMP_FLOATS + (panel_floats(M, N) + rows + (rows >> 2) + lists) * max(K, 0) + rows + 16;
 }
 
 /**
  * Floats per k of the B panel area: two (K, 8) panels (pack_b_kn_pair, N ≥ 16) or one, or for
- * N ≥ ROW_COLS one (K, ROW_COLS) panel of the row-sparse path (pack_b_rowpanel).
+ * N ≥ ROW_COLS the row-sparse path's (K, ROW_COLS) panels (pack_b_rowpanel): one, or all
+ * ⌈N / ROW_COLS⌉ of them when M spans several row blocks (see row_panels_once).
  */
-function panel_floats(N: i32): i32 {
-  return N >= ROW_COLS ? ROW_COLS : N >= 16 ? 16 : 8;
+function panel_floats(M: i32, N: i32): i32 {
+  if (N < ROW_COLS) return N >= 16 ? 16 : 8;
+  return row_panels_once(M, N) ? ((N + ROW_COLS - 1) / ROW_COLS) * ROW_COLS : ROW_COLS;
+}
+
+/**
+ * Whether the row-sparse path packs each row panel of B once per call and keeps them all (when a
+ * unit spans all N columns: alone, or a tall shared call) instead of once per row block: at
+ * batch 1000, eight blocks of 128 rows had each repacked all of B (K·N floats), ≈ 10% of the
+ * 1000×784×256 inference GEMM.
+ */
+function row_panels_once(M: i32, N: i32): bool {
+  return N >= ROW_COLS && M > MC;
 }
 
 /** Scratch floats for one partial tile (see run_panel): 16 rows × 2 … 4 rows × 8, plus reach. */
@@ -257,7 +280,7 @@ function gemm(
   const tmp = scratch; // one partial tile
   const panelB = tmp + (TMP_FLOATS << 2); // (K, 8)
   const panelB2 = panelB + (kBytes << 3); // (K, 8), the next panel (pack_b_kn_pair, N ≥ 16)
-  const packA = panelB + kBytes * <usize>panel_floats(N); // ⌈mb/16⌉·4 strips of (K, 4)
+  const packA = panelB + kBytes * <usize>panel_floats(M, N); // ⌈mb/16⌉·4 strips of (K, 4)
   const ldb = layout == LAYOUT_NT ? kBytes : ldc; // B's row stride
   // GEMM_SPARSE_A (nn, and tn when it packs A; only when every panel is 8 wide: only the 4×8
   // kernel has a sparse twin): after packed A, each strip's list of non-zero k, then one count
@@ -274,6 +297,7 @@ function gemm(
   // and rowCounts, after blockRows of them, one count per row.
   const rowCapable = sparseA && layout == LAYOUT_NN && N >= ROW_COLS;
   const rowCounts = packA + <usize>blockRows * (kBytes << 1);
+  let panelsReady = false; // every row panel of B is packed at panelB (row_panels_once)
 
   // Work units: blocks of MC rows × groups of columns, block-major. Alone (claim = 0) a call runs
   // one group of all its columns per block, in order; with a claim counter, the threads that
@@ -291,7 +315,8 @@ function gemm(
   // — so nothing is packed. Units are then whole row blocks (unit_cols gives N = 16 columns).
   // (tn, whose rows of Aᵀ are columns of A, ran 0.43× as fast this way on conv2's weight
   // gradient, 150×16×3200: each pass over K reads two floats per 64-byte line of A.)
-  const inPlace16 = N == 16 && layout == LAYOUT_NN && (flags & GEMM_SPARSE_A) == 0;
+  const inPlace16 = N == 16 && layout == LAYOUT_NN && (flags & (GEMM_SPARSE_A | GEMM_A_U8)) == 0;
+  const u8 = (flags & GEMM_A_U8) != 0;
   let packed = -1;
   let a: usize = 0;
   let aStep: usize = 0;
@@ -335,7 +360,11 @@ function gemm(
       // packA; A is not read again.
       rowsA = mb;
       rowsT = 0;
-      byRow = rowCapable && list_rows(packA, A + <usize>i0 * kBytes, mb, K, rowCounts);
+      byRow =
+        rowCapable &&
+        (u8
+          ? list_rows_u8(packA, A, i0, mb, K, rowCounts)
+          : list_rows(packA, A + <usize>i0 * kBytes, mb, K, rowCounts));
       if (byRow) {
         a = 0;
       } else if (layout == LAYOUT_TN && N > TN_PACK_MIN_N) {
@@ -350,6 +379,11 @@ function gemm(
         rowsT = mb & 15;
         rowsA = mb - rowsT;
         if (rowsT) pack_a_kmajor_tail(packA, a + ((<usize>rowsA) << 2), M, K, rowsT);
+      } else if (u8) {
+        pack_a_rowmajor_u8(packA, A, i0, mb, K);
+        a = packA;
+        aStep = 16;
+        sStride = kBytes << 2;
       } else {
         pack_a_rowmajor(packA, A + <usize>i0 * kBytes, mb, K);
         a = packA;
@@ -364,17 +398,19 @@ function gemm(
     const jFirst = g * groupCols;
     const jLast = min(N, jFirst + groupCols);
     if (byRow) {
+      const once = groupCols == N && row_panels_once(M, N);
+      let panel = panelB;
       for (let j0 = jFirst; j0 < jLast; j0 += ROW_COLS) {
         // A last panel narrower than ROW_COLS runs as a whole panel ending at N when it may:
         // alone (no other thread writes those columns) and without GEMM_ACCUMULATE, it
         // recomputes the columns it shares with the panel before it, with the same bits.
         if (jLast - j0 < ROW_COLS && !claim && (f & GEMM_ACCUMULATE) == 0) j0 = N - ROW_COLS;
         const cols = min(jLast - j0, ROW_COLS);
-        pack_b_rowpanel(panelB, B + ((<usize>j0) << 2), ldc, K, cols);
+        if (!panelsReady) pack_b_rowpanel(panel, B + ((<usize>j0) << 2), ldc, K, cols);
         const bj = bias ? bias + ((<usize>j0) << 2) : 0;
         const c = cA + ((<usize>j0) << 2);
         if (cols == ROW_COLS) {
-          ukernel_1x24_rows(c, ldc, packA, kBytes << 1, rowCounts, rowsA, panelB, bj, f);
+          ukernel_1x24_rows(c, ldc, packA, kBytes << 1, rowCounts, rowsA, panel, bj, f);
         } else {
           // A partial panel: each row's raw sums into tmp, then the epilogue on `cols` of them.
           const zero = f32x4.splat(0);
@@ -382,7 +418,7 @@ function gemm(
             const rl = <usize>r;
             const lists = packA + rl * (kBytes << 1);
             const counts = rowCounts + (rl << 2);
-            ukernel_1x24_rows(tmp, 0, lists, 0, counts, 1, panelB, 0, 0);
+            ukernel_1x24_rows(tmp, 0, lists, 0, counts, 1, panel, 0, 0);
             const cr = c + rl * ldc;
             for (let v = 0; v < cols; v += 4) {
               const n = min(cols - v, 4);
@@ -392,9 +428,12 @@ function gemm(
             }
           }
         }
+        if (once) panel += kBytes * <usize>ROW_COLS;
       }
+      if (once) panelsReady = true;
       continue;
     }
+    panelsReady = false; // the strip path below packs its own panels over them
     // The sparse kernel exists for 4×8 tiles only: every panel of the unit must be 8 wide.
     const sparse = stripSparse && ((jLast - jFirst) & 7) == 0;
     // B stored (K, N) with N < 16 is read in place: its rows are short, and a copy would be
@@ -721,6 +760,104 @@ function list_rows(lists: usize, A: usize, mb: i32, K: i32, counts: usize): bool
     total += n;
   }
   return total * 16 <= <i64>mb * <i64>K * ROW_MAX_16THS;
+}
+
+/**
+ * list_rows for rows i0 … i0+mb−1 of a U8Rows A (GEMM_A_U8): the same lists and counts, with
+ * values f32(pixel) · scale. Scans 16 pixels per vector and skips a vector of zeros (an MNIST
+ * image's borders) with one branch.
+ */
+function list_rows_u8(lists: usize, rec: usize, i0: i32, mb: i32, K: i32, counts: usize): bool {
+  const images = <usize>load<u32>(rec);
+  const indices = <usize>load<u32>(rec, 4) + ((<usize>i0) << 2);
+  const scale = load<f32>(rec, 8);
+  const vscale = f32x4.splat(scale);
+  const ldb = <usize>K; // bytes per image
+  const whole = ldb & ~(<usize>15);
+  const zero = i8x16.splat(0);
+  const step = i32x4.splat(64);
+  let total: i64 = 0;
+  for (let r = 0; r < mb; r++) {
+    const row = images + <usize>load<i32>(indices + ((<usize>r) << 2)) * ldb;
+    const first = lists + <usize>r * (ldb << 3);
+    let o = first;
+    let k: usize = 0;
+    let kv = i32x4(0, 4, 8, 12);
+    for (; k < whole; k += 16) {
+      const bytes = v128.load(row + k);
+      const m = i8x16.bitmask(i8x16.ne(bytes, zero));
+      if (m) {
+        const lo = i16x8.extend_low_i8x16_u(bytes);
+        const hi = i16x8.extend_high_i8x16_u(bytes);
+        o = inline.always(
+          list_pairs(
+            o,
+            kv,
+            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vscale),
+            m,
+          ),
+        );
+        kv = i32x4.add(kv, i32x4.splat(16));
+        o = inline.always(
+          list_pairs(
+            o,
+            kv,
+            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vscale),
+            m >> 4,
+          ),
+        );
+        kv = i32x4.add(kv, i32x4.splat(16));
+        o = inline.always(
+          list_pairs(
+            o,
+            kv,
+            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vscale),
+            m >> 8,
+          ),
+        );
+        kv = i32x4.add(kv, i32x4.splat(16));
+        o = inline.always(
+          list_pairs(
+            o,
+            kv,
+            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vscale),
+            m >> 12,
+          ),
+        );
+        kv = i32x4.add(kv, i32x4.splat(16));
+      } else {
+        kv = i32x4.add(kv, step);
+      }
+    }
+    for (; k < ldb; k++) {
+      const x = <f32>load<u8>(row + k) * scale;
+      store<u32>(o, <u32>(k << 2));
+      store<f32>(o, x, 4);
+      o += (<usize>(x != 0)) << 3;
+    }
+    const n = <i32>((o - first) >> 3);
+    store<i32>(counts + ((<usize>r) << 2), n);
+    total += n;
+  }
+  return total * 16 <= <i64>mb * <i64>K * ROW_MAX_16THS;
+}
+
+/**
+ * Write the (offset, value) pairs of lanes 0…3 — offsets kv, values v — at o, advancing past
+ * each lane whose bit in m (bits 0…3) is set; returns the new position. Every pair is written
+ * (no branch per lane: which lanes are zero is unpredictable).
+ */
+function list_pairs(o: usize, kv: v128, v: v128, m: i32): usize {
+  const p01 = i32x4.shuffle(kv, v, 0, 4, 1, 5);
+  const p23 = i32x4.shuffle(kv, v, 2, 6, 3, 7);
+  v128.store64_lane(o, p01, 0);
+  o += (<usize>(m & 1)) << 3;
+  v128.store64_lane(o, p01, 1);
+  o += (<usize>((m >> 1) & 1)) << 3;
+  v128.store64_lane(o, p23, 0);
+  o += (<usize>((m >> 2) & 1)) << 3;
+  v128.store64_lane(o, p23, 1);
+  return o + ((<usize>((m >> 3) & 1)) << 3);
 }
 
 /**
@@ -1346,6 +1483,66 @@ function pack_a_rowmajor(dst: usize, A: usize, mb: i32, K: i32): void {
     }
     dst += stripBytes;
   }
+}
+
+/**
+ * pack_a_rowmajor for rows i0 … i0+mb−1 of a U8Rows A (GEMM_A_U8): the same strips, zero-filled
+ * the same way, with values f32(pixel) · scale. Per 4 k of a strip, the 4 rows' 4 pixels are
+ * one vector, transposed by one byte shuffle and widened to 4 k-major vectors. (A block too
+ * dense to run row by row, or a product narrower than ROW_COLS, comes here.)
+ */
+function pack_a_rowmajor_u8(dst: usize, rec: usize, i0: i32, mb: i32, K: i32): void {
+  const images = <usize>load<u32>(rec);
+  const indices = <usize>load<u32>(rec, 4) + ((<usize>i0) << 2);
+  const vscale = f32x4.splat(load<f32>(rec, 8));
+  const ldb = <usize>K;
+  const strips = ((mb + 15) & ~15) >> 2;
+  const stripBytes = ldb << 4;
+  const whole = ldb & ~(<usize>3);
+  for (let s = 0; s < strips; s++) {
+    const n = mb - (s << 2);
+    if (n <= 0) {
+      zero_kmajor(dst, 16, K);
+      dst += stripBytes;
+      continue;
+    }
+    // Rows past mb read the strip's first row and are masked to +0.
+    const idx = indices + ((<usize>(s << 2)) << 2);
+    const r0 = images + <usize>load<i32>(idx) * ldb;
+    const r1 = n > 1 ? images + <usize>load<i32>(idx, 4) * ldb : r0;
+    const r2 = n > 2 ? images + <usize>load<i32>(idx, 8) * ldb : r0;
+    const r3 = n > 3 ? images + <usize>load<i32>(idx, 12) * ldb : r0;
+    const keep = i32x4.gt_s(i32x4.splat(n), i32x4(0, 1, 2, 3));
+    let k: usize = 0;
+    for (; k < whole; k++) {
+      let w = i32x4.splat(load<i32>(r0 + k));
+      w = i32x4.replace_lane(w, 1, load<i32>(r1 + k));
+      w = i32x4.replace_lane(w, 2, load<i32>(r2 + k));
+      w = i32x4.replace_lane(w, 3, load<i32>(r3 + k));
+      k += 3;
+      const t = i8x16.shuffle(w, w, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+      const lo = i16x8.extend_low_i8x16_u(t);
+      const hi = i16x8.extend_high_i8x16_u(t);
+      const p = dst + ((k - 3) << 4);
+      v128.store(p, v128.and(to_f32(i32x4.extend_low_i16x8_u(lo), vscale), keep));
+      v128.store(p, v128.and(to_f32(i32x4.extend_high_i16x8_u(lo), vscale), keep), 16);
+      v128.store(p, v128.and(to_f32(i32x4.extend_low_i16x8_u(hi), vscale), keep), 32);
+      v128.store(p, v128.and(to_f32(i32x4.extend_high_i16x8_u(hi), vscale), keep), 48);
+    }
+    for (; k < ldb; k++) {
+      let w = i32x4.splat(<i32>load<u8>(r0 + k));
+      w = i32x4.replace_lane(w, 1, <i32>load<u8>(r1 + k));
+      w = i32x4.replace_lane(w, 2, <i32>load<u8>(r2 + k));
+      w = i32x4.replace_lane(w, 3, <i32>load<u8>(r3 + k));
+      v128.store(dst + (k << 4), v128.and(to_f32(w, vscale), keep));
+    }
+    dst += stripBytes;
+  }
+}
+
+/** f32(x) · scale for pixel values x in i32 lanes, as gather_normalize_u8 converts them. */
+function to_f32(x: v128, vscale: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(x), vscale);
 }
 
 /**

@@ -13,7 +13,13 @@
 import { describe, it, expect } from 'vitest';
 import type { SimdBuild } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A, type Kernels } from '../src/engine/kernels.js';
+import {
+  GEMM_ACCUMULATE,
+  GEMM_A_U8,
+  GEMM_RELU,
+  GEMM_SPARSE_A,
+  type Kernels,
+} from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
 import { BUILDS } from './builds.js';
 import { gemmRef, gemmTolerance, type GemmLayout } from './reference/gemm.js';
@@ -50,6 +56,7 @@ const LARGE_SHAPES: [GemmLayout, number, number, number][] = [
 const MAX_FLOATS = 784 * 256;
 const GUARD = 16;
 const GUARD_VALUE = -12345.5;
+const MAX_IMAGES = 400;
 
 /** One engine with fixed regions for A, B, bias, C (guarded on both sides) and scratch. */
 function setup(build: SimdBuild) {
@@ -62,6 +69,10 @@ function setup(build: SimdBuild) {
   const cOff = cRegion + GUARD * 4;
   const scratchFloats = 1 << 20;
   const scratchOff = engine.reserve((scratchFloats + GUARD) * 4);
+  // For GEMM_A_U8: staged uint8 images, their row indices, the U8Rows record.
+  const imagesOff = engine.reserve(MAX_IMAGES * 784);
+  const indicesOff = engine.reserve(MAX_IMAGES * 4);
+  const recordOff = engine.reserve(16);
   const A = engine.f32(aOff, MAX_FLOATS);
   const B = engine.f32(bOff, MAX_FLOATS);
   const bias = engine.f32(biasOff, 1024);
@@ -81,6 +92,7 @@ function setup(build: SimdBuild) {
     K: number,
     flags: number,
     withBias: boolean,
+    a = aOff,
   ) {
     const n = M * N;
     cAll.fill(GUARD_VALUE, 0, GUARD);
@@ -88,7 +100,7 @@ function setup(build: SimdBuild) {
     const need = k.gemm_scratch_floats(M, N, K);
     expect(need).toBeLessThanOrEqual(scratchFloats);
     scratch.fill(GUARD_VALUE, need, need + GUARD);
-    fns[layout](cOff, aOff, bOff, withBias ? biasOff : 0, M, N, K, flags, scratchOff);
+    fns[layout](cOff, a, bOff, withBias ? biasOff : 0, M, N, K, flags, scratchOff);
     for (let g = 0; g < GUARD; g++) {
       if (cAll[g] !== GUARD_VALUE || cAll[GUARD + n + g] !== GUARD_VALUE) {
         throw new Error(`${layout} ${M}×${N}×${K}: wrote outside C (guard ${g})`);
@@ -100,7 +112,19 @@ function setup(build: SimdBuild) {
     return cAll.subarray(GUARD, GUARD + n);
   }
 
-  return { A, B, bias, C: cAll.subarray(GUARD), run };
+  return {
+    engine,
+    k,
+    aOff,
+    imagesOff,
+    indicesOff,
+    recordOff,
+    A,
+    B,
+    bias,
+    C: cAll.subarray(GUARD),
+    run,
+  };
 }
 
 type Env = ReturnType<typeof setup>;
@@ -530,6 +554,73 @@ describe.each(BUILDS)('GEMM_SPARSE_A, %s build', (build) => {
         for (let j = 0; j < N; j++) {
           expect(Number.isNaN(c[i * N + j]), `${layout} N ${N} C[${i},${j}]`).toBe(i === 5);
         }
+      }
+    }
+  });
+});
+
+describe.each(BUILDS)('GEMM_A_U8 (A as staged uint8 rows), %s build', (build) => {
+  const env = setup(build);
+  const { engine, k, imagesOff: images, indicesOff: indices, recordOff: record } = env;
+  const rng = new Rng(2551);
+
+  /**
+   * Stage `count` images of K pixels whose rows keep `keep(i)` of their pixels (the rest 0),
+   * pick M of them in a shuffled order with repeats, write the U8Rows record, and write the
+   * float rows gather_normalize_u8 makes of them into A.
+   */
+  function stage(M: number, K: number, keep: (i: number) => number, scale: number) {
+    const count = M + 3;
+    const px = engine.u8(images, count * K);
+    for (let i = 0; i < count; i++) {
+      const p = keep(i);
+      for (let kk = 0; kk < K; kk++)
+        px[i * K + kk] = rng.nextFloat() < p ? 1 + Math.floor(rng.nextFloat() * 255) : 0;
+    }
+    const idx = engine.i32(indices, M);
+    for (let i = 0; i < M; i++) idx[i] = Math.floor(rng.nextFloat() * count);
+    engine.i32(record, 2).set([images, indices]);
+    engine.f32(record + 8, 1)[0] = scale;
+    k.gather_normalize_u8(env.aOff, images, indices, M, K, scale);
+  }
+
+  it('the same bits as gather_normalize_u8 and the float GEMM, row by row, in strips and dense', () => {
+    // [M, N, K, row densities]: whole 24-column panels and tails, K not a multiple of 4 or 16,
+    // several 128-row blocks (B's row panels packed once) with sparse, dense and empty blocks,
+    // N below a row panel and N = 16 (strips from uint8), batch 1 and empty products.
+    const sparse = () => 0.15;
+    const mixed = (i: number) => (i < 128 ? 0.15 : i < 256 ? 1 : i % 7 === 0 ? 0 : 0.1);
+    const shapes: [number, number, number, (i: number) => number][] = [
+      [32, 256, 784, sparse],
+      [300, 73, 130, mixed],
+      [260, 24, 37, mixed],
+      [129, 48, 784, mixed],
+      [1, 30, 17, sparse],
+      [13, 10, 19, sparse],
+      [37, 16, 33, mixed],
+      [21, 3, 50, () => 0.6],
+      [40, 200, 23, () => 1],
+      [7, 25, 5, () => 0],
+      [0, 24, 5, sparse],
+      [20, 0, 5, sparse],
+      [20, 30, 0, sparse],
+    ];
+    let e = 0;
+    for (const [M, N, K, keep] of shapes) {
+      for (const sparseFlag of [GEMM_SPARSE_A, 0]) {
+        const flags =
+          [0, GEMM_RELU, GEMM_ACCUMULATE, GEMM_ACCUMULATE | GEMM_RELU][e++ % 4]! | sparseFlag;
+        const scale = e % 3 === 0 ? 0.5 : 1 / 255;
+        stage(M, K, keep, scale);
+        rng.fillUniform(env.B.subarray(0, K * N), -1, 1);
+        rng.fillUniform(env.bias.subarray(0, N), -1, 1);
+        const old = new Float32Array(M * N);
+        rng.fillUniform(old, -1, 1);
+        env.C.set(old);
+        const floats = bits(env.run('nn', M, N, K, flags, e % 2 === 0).slice());
+        env.C.set(old);
+        const pixels = bits(env.run('nn', M, N, K, flags | GEMM_A_U8, e % 2 === 0, record).slice());
+        expect(pixels, `${M}×${N}×${K} flags ${flags}`).toEqual(floats);
       }
     }
   });

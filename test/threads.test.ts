@@ -14,10 +14,10 @@ import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import type { Engine } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
+import { GEMM_ACCUMULATE, GEMM_A_U8, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
 import { createModel } from '../src/nn/create.js';
 import type { Model } from '../src/nn/model.js';
-import { fit, type FitOptions } from '../src/train/fit.js';
+import { fit, predict, type FitOptions } from '../src/train/fit.js';
 import { BUILDS } from './builds.js';
 import { Rng } from '../src/engine/rng.js';
 import { waitChange } from '../src/engine/threads.js';
@@ -164,6 +164,69 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
         expect(k.gemm_shared_units(1, 784, 256, GEMM_SPARSE_A)).toBe(13);
         expect(k.gemm_shared_units(0, 1000, 256, GEMM_SPARSE_A)).toBe(8);
         expect(k.gemm_shared_units(2, 1000, 17, 0)).toBe(8);
+      } finally {
+        for (const e of engines) e.close();
+      }
+    });
+  }
+});
+
+describe('the first layer reading staged uint8 pixels (GEMM_A_U8) on threads', () => {
+  for (const build of BUILDS) {
+    it(`${build} build: 1, 2 and 3 threads give the float input's bits, and so does predict`, () => {
+      const engines = [1, 2, 3].map((threads) => createEngine({ simd: build, threads }));
+      try {
+        // 1000 rows: 8 row blocks shared as whole blocks, each thread packing B's row panels
+        // once; 300×40: row panels with a tail; 130×17: strips packed from uint8.
+        for (const [M, N, K] of [
+          [1000, 256, 784],
+          [300, 40, 50],
+          [130, 17, 129],
+        ] as const) {
+          const rng = new Rng(M + N + K);
+          const count = M + 7;
+          const pixels = Uint8Array.from({ length: count * K }, () =>
+            rng.nextFloat() < 0.2 ? Math.floor(rng.nextFloat() * 256) : 0,
+          );
+          const order = Int32Array.from({ length: M }, () => Math.floor(rng.nextFloat() * count));
+          const b = randomFloats(rng, K * N);
+          const bias = randomFloats(rng, N);
+          const flags = GEMM_RELU | GEMM_SPARSE_A;
+          const results = engines.flatMap((e) => {
+            const mark = e.mark();
+            const k = e.kernels;
+            const images = e.reserve(count * K);
+            e.u8(images, count * K).set(pixels);
+            const indices = e.reserve(M * 4);
+            e.i32(indices, M).set(order);
+            const record = e.reserve(16);
+            e.i32(record, 2).set([images, indices]);
+            e.f32(record + 8, 1)[0] = 1 / 255;
+            const A = e.reserve(M * K * 4);
+            k.gather_normalize_u8(A, images, indices, M, K, 1 / 255);
+            const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 * e.threads + 256);
+            const [B, bi, C] = [put(e, b), put(e, bias), e.reserve(M * N * 4)];
+            const out = [A, record].map((a) => {
+              k.gemm_f32_nn(C, a, B, bi, M, N, K, flags | (a === record ? GEMM_A_U8 : 0), scratch);
+              return Buffer.from(e.f32(C, M * N).slice().buffer);
+            });
+            e.release(mark);
+            return out;
+          });
+          for (const r of results.slice(1))
+            expect(r.equals(results[0]!), `${M}×${N}×${K}`).toBe(true);
+        }
+        // predict reads the test images where they are staged: the same probabilities as from
+        // the float pixels (which go through the input buffer), on every thread count.
+        const test = subset(loadMnistQuick().test, 0, 1500);
+        const floats = Float32Array.from(test.images, (p) => Math.fround(p * Math.fround(1 / 255)));
+        const probs = engines.flatMap((e) => {
+          const model = createModel('mlp-256-128', { seed: 5, engine: e });
+          return [test.images, floats].map((x) =>
+            Buffer.from(predict(model, x, { batchSize: 1000 }).buffer),
+          );
+        });
+        for (const p of probs.slice(1)) expect(p.equals(probs[0]!)).toBe(true);
       } finally {
         for (const e of engines) e.close();
       }

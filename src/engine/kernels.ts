@@ -363,3 +363,10 @@ export const GEMM_RELU = 2;
  * results, bit for bit). The first layer sets it: MNIST pixels are ≈81% zeros.
  */
 export const GEMM_SPARSE_A = 8;
+/**
+ * GEMM flag (nn): A is a 12-byte U8Rows record — u32 pointer to uint8 rows of K pixels, u32
+ * pointer to M i32 row numbers, f32 scale — instead of a float matrix; row i of A is
+ * f32(pixel) · scale, the same bits gather_normalize_u8 writes. The first dense layer reads a
+ * staged batch's pixels this way in inference (Workspace.forward with `pixels`).
+ */
+export const GEMM_A_U8 = 16;

@@ -17,7 +17,13 @@
  * one GEMM scratch every GEMM.
  */
 import { ALIGN, alignUp, formatBytes } from '../engine/engine.js';
-import { GEMM_ACCUMULATE, GEMM_RELU, GEMM_SPARSE_A, type Kernels } from '../engine/kernels.js';
+import {
+  GEMM_ACCUMULATE,
+  GEMM_A_U8,
+  GEMM_RELU,
+  GEMM_SPARSE_A,
+  type Kernels,
+} from '../engine/kernels.js';
 import type { Rng } from '../engine/rng.js';
 import { FLOAT_BYTES, type LossName, type Model } from './model.js';
 import { shapeSize, type Activation, type ResolvedLayer } from './spec.js';
@@ -46,6 +52,16 @@ const isDirectConv = (l: ResolvedLayer): boolean =>
  * 0.24 ms against 0.81 ms, and a whole step 2.7 ms against 3.6 ms (no dcols to write and read).
  */
 const SCATTER_MAX_DENSITY = 1 / 3;
+
+/** Bytes of a U8Rows record (GEMM_A_U8): images, indices, scale. */
+const PIXEL_SOURCE_BYTES = 12;
+
+/** A batch as staged uint8 pixels: rows indices[0…B) (i32) of images (K bytes each), × scale. */
+export interface PixelSource {
+  images: number;
+  indices: number;
+  scale: number;
+}
 
 /** Byte sizes of a layer's buffers (0 = none); dcols and wT are shared, sized by the largest. */
 interface LayerBytes {
@@ -133,7 +149,7 @@ function gemmScratchBytes(floats: number, threads: number): number {
 
 /** Bytes a workspace of `cap` samples needs, for clear out-of-memory messages. */
 export function workspaceBytes(model: Model, cap: number): number {
-  let bytes = cap * model.inputSize * FLOAT_BYTES + 2 * cap * 4;
+  let bytes = cap * model.inputSize * FLOAT_BYTES + 2 * cap * 4 + PIXEL_SOURCE_BYTES;
   let dcols = 0;
   let wT = 0;
   let scratch = 0;
@@ -146,7 +162,7 @@ export function workspaceBytes(model: Model, cap: number): number {
     for (const [M, N, K] of gemmShapes(l, cap))
       scratch = Math.max(scratch, model.engine.kernels.gemm_scratch_floats(M, N, K));
   }
-  return bytes + dcols + wT + gemmScratchBytes(scratch, model.engine.threads) + 5 * ALIGN;
+  return bytes + dcols + wT + gemmScratchBytes(scratch, model.engine.threads) + 6 * ALIGN;
 }
 
 function activationForward(
@@ -207,6 +223,13 @@ export class Workspace {
   readonly labelsPtr: number;
   /** (cap) i32 argmax predictions */
   readonly predictionsPtr: number;
+  /** The U8Rows record (GEMM_A_U8) of a forward pass that reads staged pixels. */
+  private readonly pixelSourcePtr: number;
+  /**
+   * Whether forward can take its batch as staged uint8 pixels (`pixels`): the first layer that
+   * computes anything is dense, with GEMM_SPARSE_A (EngineOptions.sparseInput).
+   */
+  readonly readsPixels: boolean;
   readonly buffers: readonly LayerBuffers[];
   /** Does layer i need d loss / d input? Only when some earlier layer has parameters. */
   readonly needsInputGrad: readonly boolean[];
@@ -236,6 +259,9 @@ export class Workspace {
     this.inputPtr = reserve(batchCapacity * model.inputSize * FLOAT_BYTES);
     this.labelsPtr = reserve(batchCapacity * 4);
     this.predictionsPtr = reserve(batchCapacity * 4);
+    this.pixelSourcePtr = reserve(PIXEL_SOURCE_BYTES);
+    const first = model.layers.find((l) => l.type !== 'flatten');
+    this.readsPixels = first?.type === 'dense' && this.sparseFlag(first.index) !== 0;
     const buffers: LayerBuffers[] = [];
     const needsInputGrad = inputGradients(model);
     let dcols = 0;
@@ -363,14 +389,31 @@ export class Workspace {
     }
   }
 
-  /** Forward pass over B samples already in the input buffer; `training` draws dropout masks. */
-  forward(B: number, training = false): void {
+  /**
+   * Forward pass over B samples already in the input buffer; `training` draws dropout masks.
+   * With `pixels` (only when readsPixels) the batch is instead rows indices[0…B) of uint8 images
+   * staged at `images`, scaled by `scale`: the first dense layer reads them in place (GEMM_A_U8,
+   * the same bits as gather_normalize_u8 and then the float input) and the input buffer is
+   * not written — inference only, the weight gradient needs the float batch.
+   */
+  forward(B: number, training = false, pixels?: PixelSource): void {
     const { model } = this;
     const k = model.engine.kernels;
+    let fromPixels = 0;
+    if (pixels) {
+      if (!this.readsPixels)
+        throw new Error(`${model.name}: forward from pixels needs a first dense layer`);
+      const rec = model.engine.i32(this.pixelSourcePtr, 3);
+      rec[0] = pixels.images;
+      rec[1] = pixels.indices;
+      model.engine.f32(this.pixelSourcePtr + 8, 1)[0] = pixels.scale;
+      fromPixels = GEMM_A_U8;
+    }
     for (const l of model.layers) {
       const i = l.index;
       const buf = this.buffers[i]!;
-      const inp = this.inputOf(i);
+      const fromInput = fromPixels !== 0 && this.inputOf(i) === this.inputPtr && l.type === 'dense';
+      const inp = fromInput ? this.pixelSourcePtr : this.inputOf(i);
       const n = B * shapeSize(l.outShape);
       const { weight, bias } = model.layerPtrs[i]!;
       const reluFlag = l.activation === 'relu' ? GEMM_RELU : 0;
@@ -384,7 +427,7 @@ export class Workspace {
             B,
             l.outShape.c,
             shapeSize(l.inShape),
-            reluFlag | this.forwardSparseFlag(i),
+            reluFlag | this.forwardSparseFlag(i) | (fromInput ? fromPixels : 0),
             this.scratchPtr,
           );
           if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);

@@ -203,6 +203,22 @@ export function loadBatch(ws: Workspace, data: Staged, start: number, B: number)
   k.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
 }
 
+/**
+ * Inference on the rows at positions [start, start+B) of the staged order: an MLP's first layer
+ * reads their pixels where they are staged (Workspace.readsPixels; the same bits), anything else
+ * gets the float batch from loadBatch. Labels are gathered either way.
+ */
+function forwardStaged(ws: Workspace, data: Staged, start: number, B: number): void {
+  if (!ws.readsPixels) {
+    loadBatch(ws, data, start, B);
+    ws.forward(B);
+    return;
+  }
+  const indices = data.orderPtr + start * 4;
+  ws.model.engine.kernels.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
+  ws.forward(B, false, { images: data.imagesPtr, indices, scale: PIXEL_SCALE });
+}
+
 function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation {
   const { model } = ws;
   const classes = model.outputSize;
@@ -212,8 +228,7 @@ function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation
   let correct = 0;
   for (let start = 0; start < count; start += ws.batchCapacity) {
     const B = Math.min(ws.batchCapacity, count - start);
-    loadBatch(ws, data, start, B);
-    ws.forward(B);
+    forwardStaged(ws, data, start, B);
     const r = ws.loss(B, loss, false);
     lossSum += r.lossSum;
     correct += r.correct;
@@ -533,23 +548,31 @@ export function predict(
   const ws = new Workspace(model, Math.min(options.batchSize ?? 1000, count));
   const softmax = model.layers[model.layers.length - 1]!.activation === 'softmax';
   const engine = model.engine;
-  // uint8 pixels go through the same staging and kernel as training batches: bit-identical floats.
+  // uint8 pixels go through the same staging and kernels as training batches: bit-identical
+  // floats. One batch is staged at a time (784 KB at batch 1000), so that the first layer reads
+  // pixels just copied, from cache, and a large input does not need its own copy in the arena.
+  const cap = ws.batchCapacity;
   const staged =
     inputs instanceof Uint8Array
       ? stage(model, {
           name: 'predict inputs',
-          images: inputs,
-          labels: new Uint8Array(count),
-          count,
+          images: inputs.subarray(0, cap * D),
+          labels: new Uint8Array(cap),
+          count: cap,
           rows: 1,
           cols: D,
         })
       : undefined;
-  for (let start = 0; start < count; start += ws.batchCapacity) {
-    const B = Math.min(ws.batchCapacity, count - start);
-    if (staged) loadBatch(ws, staged, start, B);
-    else engine.f32(ws.inputPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
-    ws.forward(B);
+  for (let start = 0; start < count; start += cap) {
+    const B = Math.min(cap, count - start);
+    if (staged) {
+      if (start > 0)
+        engine.u8(staged.imagesPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
+      forwardStaged(ws, staged, 0, B);
+    } else {
+      engine.f32(ws.inputPtr, B * D).set(inputs.subarray(start * D, (start + B) * D));
+      ws.forward(B);
+    }
     if (softmax) engine.kernels.softmax_forward(ws.outputPtr, ws.outputPtr, B, N);
     out.set(engine.f32(ws.outputPtr, B * N), start * N);
   }
