@@ -787,47 +787,19 @@ function list_rows_u8(lists: usize, rec: usize, i0: i32, mb: i32, K: i32, counts
       const bytes = v128.load(row + k);
       const m = i8x16.bitmask(i8x16.ne(bytes, zero));
       if (m) {
+        // Lanes 0–3, 4–7, 8–11, 12–15 of the 16 pixels: offsets kv + 0, 16, 32, 48 bytes.
         const lo = i16x8.extend_low_i8x16_u(bytes);
         const hi = i16x8.extend_high_i8x16_u(bytes);
-        o = inline.always(
-          list_pairs(
-            o,
-            kv,
-            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vscale),
-            m,
-          ),
-        );
-        kv = i32x4.add(kv, i32x4.splat(16));
-        o = inline.always(
-          list_pairs(
-            o,
-            kv,
-            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vscale),
-            m >> 4,
-          ),
-        );
-        kv = i32x4.add(kv, i32x4.splat(16));
-        o = inline.always(
-          list_pairs(
-            o,
-            kv,
-            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vscale),
-            m >> 8,
-          ),
-        );
-        kv = i32x4.add(kv, i32x4.splat(16));
-        o = inline.always(
-          list_pairs(
-            o,
-            kv,
-            f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vscale),
-            m >> 12,
-          ),
-        );
-        kv = i32x4.add(kv, i32x4.splat(16));
-      } else {
-        kv = i32x4.add(kv, step);
+        const x0 = to_f32(i32x4.extend_low_i16x8_u(lo), vscale);
+        const x1 = to_f32(i32x4.extend_high_i16x8_u(lo), vscale);
+        const x2 = to_f32(i32x4.extend_low_i16x8_u(hi), vscale);
+        const x3 = to_f32(i32x4.extend_high_i16x8_u(hi), vscale);
+        o = inline.always(list_pairs(o, kv, x0, m));
+        o = inline.always(list_pairs(o, i32x4.add(kv, i32x4.splat(16)), x1, m >> 4));
+        o = inline.always(list_pairs(o, i32x4.add(kv, i32x4.splat(32)), x2, m >> 8));
+        o = inline.always(list_pairs(o, i32x4.add(kv, i32x4.splat(48)), x3, m >> 12));
       }
+      kv = i32x4.add(kv, step);
     }
     for (; k < ldb; k++) {
       const x = <f32>load<u8>(row + k) * scale;
