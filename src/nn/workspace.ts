@@ -399,20 +399,23 @@ export class Workspace {
   forward(B: number, training = false, pixels?: PixelSource): void {
     const { model } = this;
     const k = model.engine.kernels;
-    let fromPixels = 0;
     if (pixels) {
-      if (!this.readsPixels)
-        throw new Error(`${model.name}: forward from pixels needs a first dense layer`);
+      if (!this.readsPixels) {
+        throw new Error(
+          `${model.name}: forward from pixels needs a first dense layer with zero skipping on ` +
+            `(Workspace.readsPixels)`,
+        );
+      }
       const rec = model.engine.i32(this.pixelSourcePtr, 3);
       rec[0] = pixels.images;
       rec[1] = pixels.indices;
       model.engine.f32(this.pixelSourcePtr + 8, 1)[0] = pixels.scale;
-      fromPixels = GEMM_A_U8;
     }
     for (const l of model.layers) {
       const i = l.index;
       const buf = this.buffers[i]!;
-      const fromInput = fromPixels !== 0 && this.inputOf(i) === this.inputPtr && l.type === 'dense';
+      const fromInput =
+        pixels !== undefined && this.inputOf(i) === this.inputPtr && l.type === 'dense';
       const inp = fromInput ? this.pixelSourcePtr : this.inputOf(i);
       const n = B * shapeSize(l.outShape);
       const { weight, bias } = model.layerPtrs[i]!;
@@ -427,7 +430,7 @@ export class Workspace {
             B,
             l.outShape.c,
             shapeSize(l.inShape),
-            reluFlag | this.forwardSparseFlag(i) | (fromInput ? fromPixels : 0),
+            reluFlag | this.forwardSparseFlag(i) | (fromInput ? GEMM_A_U8 : 0),
             this.scratchPtr,
           );
           if (!reluFlag) activationForward(k, l.activation, l.alpha, buf.out, n);
