@@ -3,7 +3,7 @@
  * — a GEMM B-matrix of (KH·KW·C) × OC — and cols (B·OH·OW, KH·KW·C) whose row (b, oh, ow) is
  * the input patch under output pixel (oh, ow) in (kh, kw, c) order, a conv layer is
  *   forward:  out (B, OH, OW, OC) = cols · W + bias           → im2col, gemm_f32_nn (+ bias, ReLU)
- *   dW (KH·KW·C, OC)             = colsᵀ · dout                → gemm_f32_tn
+ *   dW (KH·KW·C, OC)             = colsᵀ · dout                → gemm_f32_tn (GEMM_SPARSE_B)
  *   db (OC)                      = Σ over B·OH·OW rows of dout → dense_bias_backward
  *   dcols (B·OH·OW, KH·KW·C)     = dout · Wᵀ                   → gemm_f32_nt
  *   dinp (B, H, W, C)            = col2im(dcols)

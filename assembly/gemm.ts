@@ -23,6 +23,9 @@
  * own list (ukernel_1x24_rows); a denser block, and tn, skip per 4-row strip.
  * GEMM_A_U8 (nn): A is a batch of uint8 rows (a U8Rows record), listed (list_rows_u8) or packed
  * (pack_a_rowmajor_u8) straight from the pixels, with the float input's bits.
+ * GEMM_SPARSE_B (tn, C of at most SPARSE_B_MAX_C floats): column by column over B's non-zero
+ * entries only, K in L2-sized blocks, running sums in scratch (gemm_tn_sparse_b) — a conv's
+ * weight gradient, whose B (dout after max-pool backward) keeps about 1 entry in 5.
  * (Splitting K into L1-sized blocks, with partial sums kept in C, was measured on fwd L1's
  * K = 784 and gave nothing measurable here, so K stays whole.)
  * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns (× ROW_COLS
@@ -77,6 +80,14 @@ export const GEMM_SPARSE_A: i32 = 8;
  * copy of the batch is written, and a row's non-zero pixels are found in K bytes instead of 4K.
  */
 export const GEMM_A_U8: i32 = 16;
+/**
+ * flags bit 5 (tn only): B is mostly zeros — a conv layer's output gradient after ReLU and
+ * max-pool backward (LeNet-5's conv2 weight gradient keeps about 1 k in 5 per column). Column j
+ * of C is then summed over the non-zero B[k, j] only (gemm_tn_sparse_b), and the zero terms are
+ * never multiplied. The same bits as the dense route: a skipped term is A·(±0) = ±0 (A finite),
+ * which changes nothing in a sum that starts at +0. Ignored when M < SPARSE_B_ROWS.
+ */
+export const GEMM_SPARSE_B: i32 = 32;
 /** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
 const HAS_BIAS: i32 = 4;
 
@@ -218,6 +229,9 @@ const SHARED_MIN_UNITS: i32 = 8;
 
 /** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
 export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 {
+  if (sparse_b_runs(layout, M, N, flags)) {
+    return (N + SPARSE_B_UNIT_COLS - 1) / SPARSE_B_UNIT_COLS;
+  }
   const cols = unit_cols(layout, M, N, flags);
   const groups = (N + cols - 1) / cols;
   const mc = shared_block_rows(M, groups);
@@ -233,7 +247,13 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   const rows = min((M + 15) & ~15, MC);
   // + for the row-sparse path (N ≥ ROW_COLS): a second row block, its lists hold (k, value) pairs
   const lists = N >= ROW_COLS ? rows : 0;
-  return TMP_FLOATS + (panel_floats(M, N) + rows + (rows >> 2) + lists) * max(K, 0) + rows + 16;
+  const dense = TMP_FLOATS + (panel_floats(M, N) + rows + (rows >> 2) + lists) * max(K, 0) + rows;
+  // GEMM_SPARSE_B (gemm_tn_sparse_b): N columns of running sums + one column's list for a k-block
+  const sparseB =
+    M >= SPARSE_B_ROWS && M * N <= SPARSE_B_MAX_C
+      ? N * sparse_b_sums_col(M) + 2 * min(max(K, 0), sparse_b_kc(M))
+      : 0;
+  return max(dense, sparseB) + 16;
 }
 
 /**
@@ -275,6 +295,10 @@ function gemm(
   if (M <= 0 || N <= 0) return;
   if (K < 0) K = 0;
   const f = (flags & (GEMM_ACCUMULATE | GEMM_RELU)) | (bias != 0 ? HAS_BIAS : 0);
+  if (sparse_b_runs(layout, M, N, flags)) {
+    gemm_tn_sparse_b(C, A, B, bias, M, N, K, f, scratch, claim);
+    return;
+  }
   const ldc = (<usize>N) << 2;
   const kBytes = (<usize>K) << 2;
   const tmp = scratch; // one partial tile
@@ -560,6 +584,174 @@ function gemm(
       j0 += nr;
     }
   }
+}
+
+/** Rows of C per pass over a column's list in gemm_tn_sparse_b: 8 accumulators of 4. */
+const SPARSE_B_ROWS: i32 = 32;
+
+/** Largest C (M·N floats) gemm_tn_sparse_b takes: its running sums live in scratch (and L1). */
+const SPARSE_B_MAX_C: i32 = 4096;
+
+/** Bytes of A's rows per k-block of gemm_tn_sparse_b: every column's pass reuses them from L2. */
+const SPARSE_B_BLOCK_BYTES: i32 = 96 << 10;
+
+/** Whether a call runs gemm_tn_sparse_b (GEMM_SPARSE_B, tn, SPARSE_B_ROWS ≤ M, small C). */
+function sparse_b_runs(layout: i32, M: i32, N: i32, flags: i32): bool {
+  return (
+    layout == LAYOUT_TN &&
+    (flags & GEMM_SPARSE_B) != 0 &&
+    M >= SPARSE_B_ROWS &&
+    M * N <= SPARSE_B_MAX_C
+  );
+}
+
+/** Columns per unit of a shared gemm_tn_sparse_b: each unit reads its k-blocks of A once. */
+const SPARSE_B_UNIT_COLS: i32 = 8;
+
+/**
+ * C = Aᵀ·B (tn) over B's non-zero entries only (GEMM_SPARSE_B). K runs in blocks whose rows of A
+ * fit in L2 (SPARSE_B_BLOCK_BYTES); per block, per column j of the unit, list_column writes the
+ * block's non-zero B[k, j] with the byte offset of A's row k, and each SPARSE_B_ROWS rows of
+ * column j run ukernel_32x1_sparse over that list, continuing the running sums kept in scratch
+ * (sums (N, M): column j's rows adjacent) — an exact f32 store and reload, so every element is
+ * still one chain over its listed k in ascending order from +0, as the dense kernels sum all k.
+ * Rows past the last whole block of 32 run as the block that ends at M, with running sums of
+ * their own (its first rows repeat the last whole block's with the same bits, unused). Last,
+ * the epilogue writes each sum to C as store_full would. Units are groups of
+ * SPARSE_B_UNIT_COLS columns when shared (alone, one unit of all N).
+ */
+function gemm_tn_sparse_b(
+  C: usize,
+  A: usize,
+  B: usize,
+  bias: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  flags: i32,
+  scratch: usize,
+  claim: usize,
+): void {
+  const ldc = (<usize>N) << 2;
+  const aRow = (<usize>M) << 2;
+  const whole = M & ~(SPARSE_B_ROWS - 1); // rows in whole blocks
+  const tail = M - SPARSE_B_ROWS; // first row of the block that ends at M
+  const sumsCol = (<usize>sparse_b_sums_col(M)) << 2; // bytes per column of running sums
+  const sums = scratch;
+  const kc = sparse_b_kc(M);
+  const list = sums + <usize>N * sumsCol; // (A row offset, B value) pairs, 8 bytes per k
+  const unitCols = claim ? SPARSE_B_UNIT_COLS : N;
+  const units = (N + unitCols - 1) / unitCols;
+  for (let u = claim_next(claim, 0); u < units; u = claim_next(claim, u + 1)) {
+    const j0 = u * unitCols;
+    const j1 = min(N, j0 + unitCols);
+    memory.fill(sums + <usize>j0 * sumsCol, 0, <usize>(j1 - j0) * sumsCol);
+    for (let k0 = 0; k0 < K; k0 += kc) {
+      const kb = min(kc, K - k0);
+      const a = A + <usize>k0 * aRow;
+      const b = B + <usize>k0 * ldc;
+      for (let j = j0; j < j1; j++) {
+        const n = list_column(list, b + ((<usize>j) << 2), ldc, kb, aRow);
+        if (n == 0) continue;
+        const col = sums + <usize>j * sumsCol;
+        for (let i = 0; i < whole; i += SPARSE_B_ROWS) {
+          const ib = (<usize>i) << 2;
+          ukernel_32x1_sparse(col + ib, a + ib, list, n);
+        }
+        if (whole < M) {
+          ukernel_32x1_sparse(col + ((<usize>whole) << 2), a + ((<usize>tail) << 2), list, n);
+        }
+      }
+    }
+    for (let j = j0; j < j1; j++) {
+      const jb = (<usize>j) << 2;
+      const bj: f32 = bias ? load<f32>(bias + jb) : 0;
+      const col = sums + <usize>j * sumsCol;
+      let c = C + jb;
+      for (let i = 0; i < M; i++) {
+        // Row i's sum: in the whole blocks, or at its place in the tail block's sums.
+        let x = load<f32>(col + ((<usize>(i < whole ? i : whole + i - tail)) << 2));
+        // store_full's epilogue, one lane: (sum + old C) + bias, then pmax(x, 0).
+        if (flags & GEMM_ACCUMULATE) x += load<f32>(c);
+        if (flags & HAS_BIAS) x += bj;
+        if (flags & GEMM_RELU) x = x < 0 ? 0 : x;
+        store<f32>(c, x);
+        c += ldc;
+      }
+    }
+  }
+}
+
+/** k per block of gemm_tn_sparse_b: the block's rows of A (M floats each) fill its L2 budget. */
+function sparse_b_kc(M: i32): i32 {
+  return max(16, SPARSE_B_BLOCK_BYTES / (M << 2));
+}
+
+/** Floats of running sums per column in gemm_tn_sparse_b: the whole blocks, then the tail's. */
+function sparse_b_sums_col(M: i32): i32 {
+  const whole = M & ~(SPARSE_B_ROWS - 1);
+  return whole < M ? whole + SPARSE_B_ROWS : whole;
+}
+
+/**
+ * Column j of B (K floats `ldb` bytes apart, starting at b) as a list of its non-zero entries:
+ * (u32 byte offset k·aRow of A's row k, f32 B[k, j]) pairs, k ascending. Returns their count.
+ * Branch-free: every k writes its pair at the list's end, which only a non-zero value advances
+ * (NaN counts as non-zero and is kept; −0 is skipped, as +0 is).
+ */
+function list_column(list: usize, b: usize, ldb: usize, K: i32, aRow: usize): i32 {
+  let n = 0;
+  let off: usize = 0;
+  for (let k = 0; k < K; k++) {
+    const v = load<f32>(b);
+    const p = list + ((<usize>n) << 3);
+    store<u32>(p, <u32>off);
+    store<f32>(p, v, 4);
+    n += i32(v != 0);
+    b += ldb;
+    off += aRow;
+  }
+  return n;
+}
+
+/**
+ * SPARSE_B_ROWS rows of one column of C: sums[r] += Σ over the n listed k of A[k, r] · B[k, j],
+ * in list order, where `a` points at A's row 0 at the block's first column and each list pair
+ * holds A's row offset and B[k, j]. Per pair: one broadcast, 8 loads of 4 adjacent A values, 8
+ * madd into the 8 running sums.
+ */
+function ukernel_32x1_sparse(sums: usize, a: usize, list: usize, n: i32): void {
+  let a0 = v128.load(sums);
+  let a1 = v128.load(sums, 16);
+  let a2 = v128.load(sums, 32);
+  let a3 = v128.load(sums, 48);
+  let a4 = v128.load(sums, 64);
+  let a5 = v128.load(sums, 80);
+  let a6 = v128.load(sums, 96);
+  let a7 = v128.load(sums, 112);
+  let p = list;
+  const end = list + ((<usize>n) << 3);
+  while (p < end) {
+    const r = a + <usize>load<u32>(p);
+    const s = v128.load32_splat(p, 4);
+    a0 = madd(v128.load(r), s, a0);
+    a1 = madd(v128.load(r, 16), s, a1);
+    a2 = madd(v128.load(r, 32), s, a2);
+    a3 = madd(v128.load(r, 48), s, a3);
+    a4 = madd(v128.load(r, 64), s, a4);
+    a5 = madd(v128.load(r, 80), s, a5);
+    a6 = madd(v128.load(r, 96), s, a6);
+    a7 = madd(v128.load(r, 112), s, a7);
+    p += 8;
+  }
+  v128.store(sums, a0);
+  v128.store(sums, a1, 16);
+  v128.store(sums, a2, 32);
+  v128.store(sums, a3, 48);
+  v128.store(sums, a4, 64);
+  v128.store(sums, a5, 80);
+  v128.store(sums, a6, 96);
+  v128.store(sums, a7, 112);
 }
 
 /**

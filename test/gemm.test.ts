@@ -18,6 +18,7 @@ import {
   GEMM_A_U8,
   GEMM_RELU,
   GEMM_SPARSE_A,
+  GEMM_SPARSE_B,
   type Kernels,
 } from '../src/engine/kernels.js';
 import { Rng } from '../src/engine/rng.js';
@@ -553,6 +554,123 @@ describe.each(BUILDS)('GEMM_SPARSE_A, %s build', (build) => {
       for (let i = 0; i < M; i++) {
         for (let j = 0; j < N; j++) {
           expect(Number.isNaN(c[i * N + j]), `${layout} N ${N} C[${i},${j}]`).toBe(i === 5);
+        }
+      }
+    }
+  });
+});
+
+/**
+ * GEMM_SPARSE_B (tn): each column of C sums over B's non-zero entries only, in k-blocks with
+ * running sums in scratch. Promise: the dense kernel's bits. B's columns range from empty to
+ * full (with −0 among the zeros); shapes cover one and several k-blocks, M with and without a
+ * tail past its whole 32-row blocks, the largest C it takes (M·N = 4096), and M < 32 or a larger
+ * C, where the flag is ignored.
+ */
+describe.each(BUILDS)('GEMM_SPARSE_B, %s build', (build) => {
+  const env = setup(build);
+  const rng = new Rng(3203);
+  const DENSITY = [0, 0.05, 0.2, 0.6, 1];
+
+  /** B (K, N) whose column j keeps DENSITY[j % 5] of its entries; the rest ±0. */
+  function sparseB(N: number, K: number): void {
+    for (let kk = 0; kk < K; kk++) {
+      for (let j = 0; j < N; j++) {
+        const v = rng.nextFloat() * 2 - 1;
+        env.B[kk * N + j] = rng.nextFloat() < DENSITY[j % 5]! ? v : kk % 3 === 0 ? -0 : 0;
+      }
+    }
+  }
+
+  it('the same bits as the dense kernel, and the reference within tolerance, on every epilogue', () => {
+    // M·K and K·N stay within the test's regions (MAX_FLOATS).
+    const shapes: [number, number, number][] = [
+      [150, 16, 1300], // LeNet-5's conv2 weight gradient (K = 3200 there): 8 k-blocks of 163
+      [32, 1, 5],
+      [33, 3, 40],
+      [64, 64, 700], // M·N = 4096, the largest C it takes
+      [95, 17, 1000],
+      [40, 100, 300],
+      [150, 16, 0],
+      [31, 16, 50], // M < 32: flag ignored
+      [70, 60, 20], // M·N > 4096: flag ignored
+    ];
+    let e = 0;
+    for (const [M, N, K] of shapes) {
+      rng.fillUniform(env.A.subarray(0, M * K), -1, 1);
+      sparseB(N, K);
+      rng.fillUniform(env.bias.subarray(0, N), -1, 1);
+      const old = new Float32Array(M * N);
+      rng.fillUniform(old, -1, 1);
+      for (let f = 0; f < 2; f++) {
+        const flags = [0, GEMM_RELU, GEMM_ACCUMULATE, GEMM_ACCUMULATE | GEMM_RELU][e++ % 4]!;
+        const withBias = f === 1;
+        const what = `tn ${M}×${N}×${K} flags ${flags} bias ${withBias}`;
+        env.C.set(old);
+        const dense = bits(env.run('tn', M, N, K, flags, withBias).slice());
+        env.C.set(old);
+        const got = env.run('tn', M, N, K, flags | GEMM_SPARSE_B, withBias).slice();
+        expect(bits(got), what).toEqual(dense);
+        const expected = old.slice();
+        const absSum = new Float64Array(M * N);
+        const a = env.A.slice(0, M * K);
+        const b = env.B.slice(0, K * N);
+        const bias = withBias ? env.bias.slice(0, N) : null;
+        gemmRef('tn', expected, a, b, bias, M, N, K, flags, absSum);
+        for (let i = 0; i < M * N; i++) {
+          const tol = gemmTolerance(K + 2, absSum[i]!);
+          expect(Math.abs(got[i]! - expected[i]!), `${what} C[${i}]`).toBeLessThanOrEqual(tol);
+        }
+      }
+    }
+  });
+
+  it('a NaN in B poisons its column (NaN ≠ 0 is listed); zero columns give the epilogue only', () => {
+    const [M, N, K] = [40, 6, 300];
+    rng.fillUniform(env.A.subarray(0, M * K), -1, 1);
+    env.B.fill(0, 0, K * N);
+    for (let kk = 0; kk < K; kk += 7) env.B[kk * N + 1] = rng.nextFloat() - 0.5;
+    env.B[250 * N + 4] = NaN;
+    rng.fillUniform(env.bias.subarray(0, N), -1, 1);
+    const c = env.run('tn', M, N, K, GEMM_SPARSE_B | GEMM_RELU, true);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        const x = c[i * N + j]!;
+        const what = `C[${i},${j}]`;
+        if (j === 4) expect(Number.isNaN(x), what).toBe(true);
+        else if (j !== 1) expect(x, what).toBe(Math.max(env.bias[j]!, 0));
+        else expect(Number.isFinite(x), what).toBe(true);
+      }
+    }
+  });
+
+  it('never reads past A or B placed at the very end of memory', () => {
+    for (const [M, N, K] of [
+      [33, 3, 7],
+      [150, 16, 400],
+    ]) {
+      for (const last of ['A', 'B'] as const) {
+        const engine = createEngine({ simd: build });
+        const k = engine.kernels;
+        const sizes = { A: M * K, B: K * N };
+        const off = { A: engine.reserve(sizes.A * 4), B: engine.reserve(sizes.B * 4) };
+        const C = engine.reserve(M * N * 4);
+        const scratch = engine.reserve(k.gemm_scratch_floats(M, N, K) * 4);
+        engine.ensure(engine.mark() + sizes[last] * 4);
+        off[last] = engine.memory.buffer.byteLength - sizes[last] * 4;
+        const a = engine.f32(off.A, sizes.A);
+        const b = engine.f32(off.B, sizes.B);
+        rng.fillUniform(a, -1, 1);
+        for (let i = 0; i < b.length; i++) b[i] = rng.nextFloat() < 0.2 ? rng.nextFloat() : 0;
+        b[b.length - 1] = 0.5; // the last row of A is listed
+        const expected = new Float32Array(M * N);
+        gemmRef('tn', expected, a.slice(), b.slice(), null, M, N, K, 0);
+        k.gemm_f32_tn(C, off.A, off.B, 0, M, N, K, GEMM_SPARSE_B, scratch);
+        const got = engine.f32(C, M * N);
+        for (let e = 0; e < M * N; e++) {
+          expect(Math.abs(got[e]! - expected[e]!), `${M}×${N}×${K} ${last} last`).toBeLessThan(
+            1e-4,
+          );
         }
       }
     }

@@ -14,7 +14,13 @@ import { subset } from '../src/data/dataset.js';
 import { loadMnistQuick } from '../src/data/mnist.js';
 import type { Engine } from '../src/engine/engine.js';
 import { createEngine } from '../src/engine/node.js';
-import { GEMM_ACCUMULATE, GEMM_A_U8, GEMM_RELU, GEMM_SPARSE_A } from '../src/engine/kernels.js';
+import {
+  GEMM_ACCUMULATE,
+  GEMM_A_U8,
+  GEMM_RELU,
+  GEMM_SPARSE_A,
+  GEMM_SPARSE_B,
+} from '../src/engine/kernels.js';
 import { createModel } from '../src/nn/create.js';
 import type { Model } from '../src/nn/model.js';
 import { fit, predict, type FitOptions } from '../src/train/fit.js';
@@ -103,8 +109,15 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
     [1000, 10, 128],
     [130, 17, 129],
     [150, 16, 200], // LeNet-5's conv2 weight gradient is 150×16×3200: blocks of 16 rows
+    [40, 100, 300], // GEMM_SPARSE_B (tn): 13 units of 8 columns
   ] as const;
-  const flagSets = [0, GEMM_RELU, GEMM_ACCUMULATE | GEMM_RELU, GEMM_SPARSE_A];
+  const flagSets = [
+    0,
+    GEMM_RELU,
+    GEMM_ACCUMULATE | GEMM_RELU,
+    GEMM_SPARSE_A,
+    GEMM_SPARSE_B | GEMM_ACCUMULATE,
+  ];
   for (const build of BUILDS) {
     it(`${build} build: 1, 2 and 3 threads, every layout and epilogue`, () => {
       const engines = [1, 2, 3].map((threads) => createEngine({ simd: build, threads }));
@@ -115,6 +128,8 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
             // Mostly zeros (as MNIST pixels), so GEMM_SPARSE_A runs sparse strips too.
             const a = randomFloats(rng, M * K).map((x, i) => (i % 5 === 0 ? x : 0));
             const b = randomFloats(rng, K * N);
+            // For GEMM_SPARSE_B: about 1 in 4 entries kept, as a conv's dout after max-pool.
+            const bSparse = b.map((x, i) => (i % 4 === 1 ? x : 0));
             const bias = randomFloats(rng, N);
             const start = randomFloats(rng, M * N);
             for (const flags of flagSets) {
@@ -123,7 +138,8 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
                 const k = e.kernels;
                 const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 * e.threads + 256);
                 const C = put(e, start);
-                const args = [C, put(e, a), put(e, b), put(e, bias), M, N, K, flags, scratch];
+                const bOp = put(e, flags & GEMM_SPARSE_B ? bSparse : b);
+                const args = [C, put(e, a), bOp, put(e, bias), M, N, K, flags, scratch];
                 const fn = [k.gemm_f32_nn, k.gemm_f32_tn, k.gemm_f32_nt][layout]!;
                 fn(...(args as Parameters<typeof fn>));
                 const out = Buffer.from(e.f32(C, M * N).slice().buffer);
@@ -159,6 +175,11 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
         // 2 units of 128 and 22 rows, now 10 of 16 (the last 6).
         expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(10);
         expect(k.gemm_shared_units(0, 32, 128, GEMM_SPARSE_A)).toBe(6);
+        // GEMM_SPARSE_B (tn, small C): units of 8 columns.
+        expect(k.gemm_shared_units(1, 150, 16, GEMM_SPARSE_B)).toBe(2);
+        expect(k.gemm_shared_units(1, 31, 16, GEMM_SPARSE_B)).toBe(
+          k.gemm_shared_units(1, 31, 16, 0),
+        );
         // A tall product is shared by whole row blocks, halved until there are 8 of them:
         // 784 rows in blocks of 64 (13 units), 1000 in blocks of 128 (8 units), whatever N.
         expect(k.gemm_shared_units(1, 784, 256, GEMM_SPARSE_A)).toBe(13);

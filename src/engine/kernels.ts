@@ -370,3 +370,9 @@ export const GEMM_SPARSE_A = 8;
  * staged batch's pixels this way in inference (Workspace.forward with `pixels`).
  */
 export const GEMM_A_U8 = 16;
+/**
+ * GEMM flag (tn): B is mostly zeros (a conv's dout after ReLU and max-pool backward); each column
+ * of C sums over B's non-zero entries only — the same bits. Runs when M ≥ 32 and M·N ≤ 4096
+ * (its running sums live in scratch), otherwise ignored.
+ */
+export const GEMM_SPARSE_B = 32;
