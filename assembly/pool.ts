@@ -29,6 +29,10 @@ export function maxpool2d_forward(
   const lanes = i32x4(0, 1, 2, 3);
   let o: usize = 0; // byte offset of (b, oh, ow, 0) in out and argmax
   const imageBytes = (<usize>H * <usize>W * <usize>C) << 2;
+  if (K == 2 && C >= 4) {
+    maxpool2x2_forward(out, argmax, inp, B, H, W, C, stride, OH, OW);
+    return;
+  }
   for (let b = 0; b < B; b++) {
     const image = inp + <usize>b * imageBytes;
     for (let oh = 0; oh < OH; oh++) {
@@ -83,6 +87,67 @@ export function maxpool2d_forward(
           store<i32>(argmax + oc, idx);
         }
         o += (<usize>C) << 2;
+      }
+    }
+  }
+}
+
+/**
+ * maxpool2d_forward for 2×2 windows (LeNet-5's pools) and C ≥ 4: the same taps in the same
+ * order, the same comparison and the same stores, with the four taps' addresses and argmax
+ * offsets fixed per call instead of looped over (the general loop took ≈ 2× as long on LeNet-5).
+ */
+function maxpool2x2_forward(
+  out: usize,
+  argmax: usize,
+  inp: usize,
+  B: i32,
+  H: i32,
+  W: i32,
+  C: i32,
+  stride: i32,
+  OH: i32,
+  OW: i32,
+): void {
+  const rowElems = W * C;
+  const colBytes = (<usize>C) << 2;
+  const rowBytes = (<usize>rowElems) << 2;
+  const lanes = i32x4(0, 1, 2, 3);
+  const dCol = i32x4.splat(C);
+  const dRow = i32x4.splat(rowElems);
+  const dBoth = i32x4.splat(rowElems + C);
+  const imageBytes = <usize>H * rowBytes;
+  let o: usize = 0;
+  for (let b = 0; b < B; b++) {
+    const image = inp + <usize>b * imageBytes;
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const e0 = (oh * stride * W + ow * stride) * C;
+        for (let c = 0; c < C; c += 4) {
+          if (c + 4 > C) c = C - 4; // overlaps the previous vector: same bits stored twice
+          const first = e0 + c;
+          const p = image + ((<usize>first) << 2);
+          const i00 = i32x4.add(i32x4.splat(first), lanes);
+          let best = v128.load(p);
+          let idx = i00;
+          // Take x when not (x ≤ best or best is NaN), as maxpool2d_forward does.
+          let x = v128.load(p + colBytes);
+          let take = v128.not(v128.or(f32x4.le(x, best), f32x4.ne(best, best)));
+          best = v128.bitselect(x, best, take);
+          idx = v128.bitselect(i32x4.add(i00, dCol), idx, take);
+          x = v128.load(p + rowBytes);
+          take = v128.not(v128.or(f32x4.le(x, best), f32x4.ne(best, best)));
+          best = v128.bitselect(x, best, take);
+          idx = v128.bitselect(i32x4.add(i00, dRow), idx, take);
+          x = v128.load(p + rowBytes + colBytes);
+          take = v128.not(v128.or(f32x4.le(x, best), f32x4.ne(best, best)));
+          best = v128.bitselect(x, best, take);
+          idx = v128.bitselect(i32x4.add(i00, dBoth), idx, take);
+          const oc = o + ((<usize>c) << 2);
+          v128.store(out + oc, best);
+          v128.store(argmax + oc, idx);
+        }
+        o += colBytes;
       }
     }
   }

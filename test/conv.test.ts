@@ -688,8 +688,8 @@ describe('pooling vs the reference', () => {
   });
 
   it('maxpool: NaN propagates, ±Inf and ties follow the reference (first index)', () => {
-    for (const C of [1, 3, 6, 16]) {
-      const s = { B: 2, H: 6, W: 7, C, K: 3, stride: 2 };
+    for (const [C, K] of [1, 3, 6, 16].flatMap((c) => [2, 3].map((k) => [c, k] as const))) {
+      const s = { B: 2, H: 6, W: 7, C, K, stride: 2 };
       const OH = poolOut(s.H, s.K, s.stride);
       const OW = poolOut(s.W, s.K, s.stride);
       const inp = new Float32Array(s.B * s.H * s.W * C);
