@@ -85,7 +85,8 @@ export const GEMM_A_U8: i32 = 16;
  * max-pool backward (LeNet-5's conv2 weight gradient keeps about 1 k in 5 per column). Column j
  * of C is then summed over the non-zero B[k, j] only (gemm_tn_sparse_b), and the zero terms are
  * never multiplied. The same bits as the dense route: a skipped term is A·(±0) = ±0 (A finite),
- * which changes nothing in a sum that starts at +0. Ignored when M < SPARSE_B_ROWS.
+ * which changes nothing in a sum that starts at +0. Ignored unless M ≥ SPARSE_B_ROWS and
+ * M·N ≤ SPARSE_B_MAX_C (sparse_b_fits).
  */
 export const GEMM_SPARSE_B: i32 = 32;
 /** Internal flag: a bias vector is present (the exported ABI signals it with bias ≠ 0). */
@@ -249,10 +250,9 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   const lists = N >= ROW_COLS ? rows : 0;
   const dense = TMP_FLOATS + (panel_floats(M, N) + rows + (rows >> 2) + lists) * max(K, 0) + rows;
   // GEMM_SPARSE_B (gemm_tn_sparse_b): N columns of running sums + one column's list for a k-block
-  const sparseB =
-    M >= SPARSE_B_ROWS && M * N <= SPARSE_B_MAX_C
-      ? N * sparse_b_sums_col(M) + 2 * min(max(K, 0), sparse_b_kc(M))
-      : 0;
+  const sparseB = sparse_b_fits(M, N)
+    ? N * sparse_b_sums_col(M) + 2 * min(max(K, 0), sparse_b_kc(M))
+    : 0;
   return max(dense, sparseB) + 16;
 }
 
@@ -595,14 +595,14 @@ const SPARSE_B_MAX_C: i32 = 4096;
 /** Bytes of A's rows per k-block of gemm_tn_sparse_b: every column's pass reuses them from L2. */
 const SPARSE_B_BLOCK_BYTES: i32 = 96 << 10;
 
-/** Whether a call runs gemm_tn_sparse_b (GEMM_SPARSE_B, tn, SPARSE_B_ROWS ≤ M, small C). */
+/** Whether gemm_tn_sparse_b takes an M×N product: at least SPARSE_B_ROWS rows, a small C. */
+function sparse_b_fits(M: i32, N: i32): bool {
+  return M >= SPARSE_B_ROWS && M * N <= SPARSE_B_MAX_C;
+}
+
+/** Whether a call runs gemm_tn_sparse_b (GEMM_SPARSE_B, tn, sparse_b_fits). */
 function sparse_b_runs(layout: i32, M: i32, N: i32, flags: i32): bool {
-  return (
-    layout == LAYOUT_TN &&
-    (flags & GEMM_SPARSE_B) != 0 &&
-    M >= SPARSE_B_ROWS &&
-    M * N <= SPARSE_B_MAX_C
-  );
+  return layout == LAYOUT_TN && (flags & GEMM_SPARSE_B) != 0 && sparse_b_fits(M, N);
 }
 
 /** Columns per unit of a shared gemm_tn_sparse_b: each unit reads its k-blocks of A once. */
