@@ -5,7 +5,7 @@
  * Prints tables, checks the targets of the engine issues, and writes everything to
  * bench/results/latest.json.
  *
- *   npm run bench                 # full run (~5 minutes)
+ *   npm run bench                 # full run (~4 minutes)
  *   npm run bench -- --quick      # fewer rounds and epochs, for a smoke check
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
