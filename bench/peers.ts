@@ -775,8 +775,7 @@ async function main(): Promise<void> {
       `\nInference (${threadsNote(s)}): predict over the test images at batch 1000 (untrained ` +
         `weights, result read ` +
         `back), after ${s.quick ? 'no warm-up' : 'one untimed pass over the same images'}; ` +
-        `median of ${s.inferRounds} ` +
-        `alternating round(s)`,
+        `median of ${s.inferRounds} alternating round(s)`,
     );
     console.log(formatInference(inference));
   }

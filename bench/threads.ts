@@ -2,7 +2,8 @@
  * Threads and inference, for `npm run bench`: whole training epochs (Adam, batch 32) of a preset
  * with 1…T threads, interleaved round by round (1, 2, 1, 2, …) so the machine's drift hits every
  * count alike; and inference images/s over the 10,000 test images at batch 1000 per preset and
- * thread count (after one untimed pass). Also runnable alone: `node dist/bench/threads.js [--rounds N] [--models a,b]`.
+ * thread count (after one untimed pass). Also runnable alone:
+ * `node dist/bench/threads.js [--rounds N] [--models a,b]`.
  */
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
