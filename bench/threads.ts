@@ -42,7 +42,7 @@ export function benchThreads(
   data: DataSplit,
   options: { rounds?: number; trainModels?: string[]; threadCounts?: number[] } = {},
 ): ThreadsResult[] {
-  const rounds = options.rounds ?? 3;
+  const rounds = options.rounds ?? 5;
   const counts = options.threadCounts ?? [1, Math.max(2, Math.min(cpus().length, 4))];
   const trainModels = new Set(options.trainModels ?? ['mlp-256-128']);
   const results: ThreadsResult[] = [];
@@ -126,7 +126,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
   const rows = benchThreads(loadMnist(), {
-    rounds: Number(arg('--rounds') ?? 3),
+    rounds: Number(arg('--rounds') ?? 5),
     trainModels: arg('--models')?.split(','),
   });
   console.log(formatThreadsTable(rows));
