@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   // The cores' concurrency drifts on a shared machine: measured just before and after the rows.
   const before = benchCoreContention(quick ? 10 : 40);
   const threads = benchThreads(data, {
-    rounds: quick ? 1 : 5,
+    rounds: quick ? 1 : undefined, // benchThreads' default
     trainModels: quick ? ['mlp-256-128'] : ['mlp-256-128', 'lenet5'],
   });
   const cores = { before, after: benchCoreContention(quick ? 10 : 40) };

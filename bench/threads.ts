@@ -126,7 +126,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
   const rows = benchThreads(loadMnist(), {
-    rounds: Number(arg('--rounds') ?? 5),
+    rounds: arg('--rounds') === undefined ? undefined : Number(arg('--rounds')),
     trainModels: arg('--models')?.split(','),
   });
   console.log(formatThreadsTable(rows));
