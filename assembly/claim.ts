@@ -1,24 +1,76 @@
 /**
- * Work sharing between threads: the threads that share one kernel call take its units (GEMM
- * blocks, chunks of an elementwise loop) from a zeroed i32 counter in shared memory, each the next
- * unfinished one as it finishes the last, so a thread that starts late or runs on a slower core
- * simply does fewer units. Which thread did which unit never changes a result: every unit writes
- * its own outputs.
+ * Work sharing between threads. The units of a shared kernel call (GEMM blocks, chunks of an
+ * elementwise loop, kernel rows) are dealt out by the host as T contiguous ranges, one per thread,
+ * each in a slot of CLAIM_SLOT_BYTES in shared memory:
+ *
+ *   slot t   i32 [lo | hi << 16]: the units lo … hi − 1 not taken yet
+ *            i32 [t | T << 16]: the slot's thread and the number of slots (slot 0 is t·8 before it)
+ *
+ * Thread t passes the address of its own slot and takes units from the front of its range; once
+ * that is empty it takes them from the back of the other threads' ranges (compare-and-exchange on
+ * the slot), so a thread that starts late or runs on a slower core simply does fewer units. On
+ * balanced cores each thread keeps the same part of every call step after step — the same
+ * weights' columns, the same optimizer chunks — which a single shared counter dealt at random.
+ * Which thread did which unit never changes a result: every unit writes its own outputs.
  */
 
-/** The next unit: `after` when the call runs alone (claim = 0), else the counter's next value. */
+export const CLAIM_SLOT_BYTES: i32 = 8;
+
+/** Units a shared call may have (16 bits each for lo and hi); the host runs larger calls whole. */
+export const CLAIM_MAX_UNITS: i32 = 0xffff;
+
+/**
+ * What claim_next returns once every range is empty: above any unit, and small enough that
+ * unit · CHUNK_FLOATS stays an i32.
+ */
+const CLAIM_DONE: i32 = 0x10000;
+
+/** The next unit: `after` when the call runs alone (claim = 0), else the next one this thread takes. */
 export function claim_next(claim: usize, after: i32): i32 {
   if (!claim) return after;
-  if (ASC_FEATURE_THREADS) return atomic.add<i32>(claim, 1);
-  // Builds without threads never share a call; this keeps their counter semantics.
-  const u = load<i32>(claim);
-  store<i32>(claim, u + 1);
-  return u;
+  const info = load<i32>(claim, 4);
+  const t = info & 0xffff;
+  const slots = info >>> 16;
+  const first = claim - <usize>t * CLAIM_SLOT_BYTES;
+  let u = take(claim, true);
+  for (let i = 1; u < 0 && i < slots; i++) {
+    const s = t + i < slots ? t + i : t + i - slots;
+    u = take(first + <usize>s * CLAIM_SLOT_BYTES, false);
+  }
+  return u < 0 ? CLAIM_DONE : u;
+}
+
+/** A unit from the front (the slot's own thread) or the back of a slot's range; −1 when empty. */
+function take(slot: usize, front: bool): i32 {
+  let w = read(slot);
+  let lo = w & 0xffff;
+  let hi = w >>> 16;
+  while (lo < hi) {
+    const seen = swap(slot, w, front ? w + 1 : w - 0x10000);
+    if (seen == w) return front ? lo : hi - 1;
+    w = seen;
+    lo = w & 0xffff;
+    hi = w >>> 16;
+  }
+  return -1;
+}
+
+function read(slot: usize): i32 {
+  if (ASC_FEATURE_THREADS) return atomic.load<i32>(slot);
+  return load<i32>(slot);
+}
+
+/** Compare-and-exchange; builds without threads never share a call, so a plain store does. */
+function swap(slot: usize, expected: i32, next: i32): i32 {
+  if (ASC_FEATURE_THREADS) return atomic.cmpxchg<i32>(slot, expected, next);
+  const w = load<i32>(slot);
+  if (w == expected) store<i32>(slot, next);
+  return w;
 }
 
 /**
  * Floats per unit of a shared elementwise loop (the optimizer steps): 16 KiB per
- * array, a few µs of work, so one counter increment per unit costs nothing and the last unit
+ * array, a few µs of work, so one compare-and-exchange per unit costs nothing and the last unit
  * leaves the other thread little to wait for. A multiple of 16: units never split a vector.
  */
 export const CHUNK_FLOATS: i32 = 4096;

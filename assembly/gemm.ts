@@ -30,8 +30,8 @@
  * K = 784 and gave nothing measurable here, so K stays whole.)
  * Threads (gemm_f32_shared): the same loops over units of one row block × 16 columns (× ROW_COLS
  * for a call that may run row by row; × all columns for a tall product), which the threads
- * sharing a call take from a shared counter; each packs (or lists) a block's A the first time
- * it works in that block.
+ * sharing a call take from their ranges of them (claim.ts); each packs (or lists) a block's A
+ * the first time it works in that block.
  *
  * nn with exactly 16 columns (LeNet-5's conv2) packs nothing: 2×16 tiles read A's rows and B's
  * 64-byte rows in place (ukernel_2x16).
@@ -164,11 +164,11 @@ export function gemm_f32_nt(
 }
 
 /**
- * One thread's part of a GEMM shared through a claim counter: every thread that shares the call
- * passes the same arguments except `scratch` (its own), and the same `claim`, a zeroed i32 in
- * shared memory. Each takes the next unfinished unit — a block of shared_block_rows rows ×
- * CLAIM_COLS columns —
- * until none is left, so a thread that starts late or runs slower simply does fewer units. Every
+ * One thread's part of a GEMM shared by threads: every thread that shares the call passes the
+ * same arguments except `scratch` (its own) and `claim`, its slot of the ranges of units the
+ * host dealt out (claim.ts). Each takes units — blocks of shared_block_rows rows × unit_cols
+ * columns — from the front of its range, then from the ends of the others', until none is
+ * left, so a thread that starts late or runs slower simply does fewer units. Every
  * element is computed exactly as the whole GEMM computes it (see Determinism above): the result
  * is bit-identical to one call whichever thread did which unit. Alone (one thread) it is the
  * whole GEMM in a different order.
@@ -324,8 +324,8 @@ function gemm(
   let panelsReady = false; // every row panel of B is packed at panelB (row_panels_once)
 
   // Work units: blocks of MC rows × groups of columns, block-major. Alone (claim = 0) a call runs
-  // one group of all its columns per block, in order; with a claim counter, the threads that
-  // share the call take units (unit_cols columns of a row block) from it as they finish the
+  // one group of all its columns per block, in order; shared (claim ≠ 0), the threads take
+  // units (unit_cols columns of a row block) from their ranges (claim.ts) as they finish the
   // last, each packing a block's A when it first works in that block.
   const groupCols = claim ? unit_cols(layout, M, N, flags) : N;
   const groups = (N + groupCols - 1) / groupCols;

@@ -3,7 +3,7 @@
  * laid out in the same order by the host), 4-wide SIMD body and scalar tail. The scalar tail
  * uses the same operation order as the SIMD lanes so a float lands identically in either path.
  * Each update also has a `_shared` twin: one thread's part of the update, in units of
- * CHUNK_FLOATS taken from a shared counter (assembly/claim.ts); every float gets the same
+ * CHUNK_FLOATS taken from its range of them (assembly/claim.ts); every float gets the same
  * operations whichever thread updates it.
  */
 

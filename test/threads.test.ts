@@ -1,5 +1,5 @@
 /**
- * Multi-threaded kernels: a GEMM shared by threads that take its units from a counter
+ * Multi-threaded kernels: a GEMM shared by threads that take its units from the ranges dealt to them
  * (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
  * epilogue, with 2 and 3 threads, and so do the optimizer steps shared in chunks; the shared
  * finiteness check finds every NaN and ±Inf; and
@@ -31,7 +31,27 @@ import { put, randomFloats } from './helpers.js';
 
 const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
 
-describe('optimizer steps shared by threads (chunks from a counter) equal one call, bit for bit', () => {
+/**
+ * Deal `units` out to `parties` slots at `claim` as the engine does (assembly/claim.ts: slot t is
+ * [lo | hi << 16, t | parties << 16]); returns each slot's address.
+ */
+function deal(e: Engine, claim: number, units: number, parties: number): number[] {
+  const slots = e.i32(claim, 2 * parties);
+  for (let t = 0; t < parties; t++) {
+    slots[2 * t] =
+      Math.floor((t * units) / parties) | (Math.floor(((t + 1) * units) / parties) << 16);
+    slots[2 * t + 1] = t | (parties << 16);
+  }
+  return Array.from({ length: parties }, (_, t) => claim + 8 * t);
+}
+
+/** A slot's range [lo, hi) of units not taken yet. */
+const range = (e: Engine, slot: number): [number, number] => {
+  const w = e.i32(slot, 1)[0]!;
+  return [w & 0xffff, w >>> 16];
+};
+
+describe('optimizer steps shared by threads (chunks from their ranges) equal one call, bit for bit', () => {
   // Awkward lengths around the 4096-float unit; from 16k floats the engine shares a call.
   const lengths = [0, 1, 17, 4095, 4097, 16384, 3 * 4096 + 5, 70001];
   const run = (threads: number, build: (typeof BUILDS)[number]) => {
@@ -61,7 +81,7 @@ describe('optimizer steps shared by threads (chunks from a counter) equal one ca
     return { e, out };
   };
   for (const build of BUILDS) {
-    it(`${build} build: optimizer steps on 1, 2 and 3 threads, and alone through the counter`, () => {
+    it(`${build} build: optimizer steps on 1, 2 and 3 threads, and one thread taking every range`, () => {
       const runs = [1, 2, 3].map((t) => run(t, build));
       try {
         for (const r of runs.slice(1)) {
@@ -81,17 +101,20 @@ describe('optimizer steps shared by threads (chunks from a counter) equal one ca
         });
         const whole = init.map((x) => put(e, x));
         const shared = init.map((x) => put(e, x));
+        // Two threads' ranges (chunks 0–1 and 2–3), of which only the first thread runs: it
+        // takes its own chunks from the front, then the other's from the back.
         const claim = e.reserve(64);
-        e.i32(claim, 1)[0] = 0;
+        const [mine, other] = deal(e, claim, k.chunk_units(n), 2);
         const hyper = [n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 0.001, 0] as const;
         k.adam_step(whole[0]!, whole[1]!, whole[2]!, whole[3]!, ...hyper);
-        k.adam_step_shared(claim, shared[0]!, shared[1]!, shared[2]!, shared[3]!, ...hyper);
+        k.adam_step_shared(mine!, shared[0]!, shared[1]!, shared[2]!, shared[3]!, ...hyper);
         for (const i of [0, 2, 3]) {
           const a = Buffer.from(e.f32(whole[i]!, n).slice().buffer);
           expect(a.equals(Buffer.from(e.f32(shared[i]!, n).slice().buffer))).toBe(true);
           expect(e.f32(shared[i]!, n + 1)[n]).toBe(7);
         }
-        expect(e.i32(claim, 1)[0]).toBe(k.chunk_units(n) + 1); // 4 units taken, then the end
+        expect(range(e, mine!)).toEqual([2, 2]); // its own 2 units from the front
+        expect(range(e, other!)).toEqual([2, 2]); // the other's 2 from the back
       } finally {
         for (const r of runs) r.e.close();
       }
@@ -99,7 +122,7 @@ describe('optimizer steps shared by threads (chunks from a counter) equal one ca
   }
 });
 
-describe('gemm_f32_shared: threads taking units from a counter give the whole GEMM, bit for bit', () => {
+describe('gemm_f32_shared: threads taking units from their ranges give the whole GEMM, bit for bit', () => {
   // Big enough to be shared (≥ 256k multiply-adds, several 128×16 units), with awkward edges.
   const shapes = [
     [32, 256, 784],
@@ -152,7 +175,8 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
             }
           }
         }
-        // Alone, a shared call is the whole GEMM (units in order).
+        // Alone, a shared call is the whole GEMM: its own units in order, then, when it was dealt
+        // one of three ranges, the others' from their ends.
         const e = engines[0]!;
         const k = e.kernels;
         const [M, N, K] = [33, 130, 70];
@@ -162,15 +186,26 @@ describe('gemm_f32_shared: threads taking units from a counter give the whole GE
         const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 + 64);
         const claim = e.reserve(64);
         const C = e.reserve(M * N * 4);
-        const D = e.reserve(M * N * 4);
         k.gemm_f32_nn(C, A, B, 0, M, N, K, GEMM_RELU, scratch);
-        e.i32(claim, 1)[0] = 0;
-        k.gemm_f32_shared(0, D, A, B, 0, M, N, K, GEMM_RELU, scratch, claim);
-        expect(Buffer.from(e.f32(D, M * N).slice().buffer)).toEqual(
-          Buffer.from(e.f32(C, M * N).slice().buffer),
-        );
         // 33 rows = one block of 128; 130 columns = 9 units of 16, all taken.
-        expect(e.i32(claim, 1)[0]).toBeGreaterThanOrEqual(9);
+        const units = k.gemm_shared_units(0, M, N, 0);
+        expect(units).toBe(9);
+        for (const [parties, runs] of [
+          [1, 0],
+          [3, 0],
+          [3, 2],
+        ] as const) {
+          const D = e.reserve(M * N * 4);
+          const slots = deal(e, claim, units, parties);
+          k.gemm_f32_shared(0, D, A, B, 0, M, N, K, GEMM_RELU, scratch, slots[runs]!);
+          expect(Buffer.from(e.f32(D, M * N).slice().buffer)).toEqual(
+            Buffer.from(e.f32(C, M * N).slice().buffer),
+          );
+          for (const slot of slots) {
+            const [lo, hi] = range(e, slot);
+            expect(lo, `${parties} ranges, slot ${slot - claim}`).toBe(hi);
+          }
+        }
         // A tall, narrow product is cut into blocks of fewer rows: 150 rows × 16 columns were
         // 2 units of 128 and 22 rows, now 10 of 16 (the last 6).
         expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(10);
@@ -465,9 +500,15 @@ describe('training on several threads gives the weights of one thread, bit for b
     }
   }
 
-  it('refuses a thread count that is not a positive integer', () => {
-    expect(() => createEngine({ threads: 0 })).toThrow('threads must be a positive integer, got 0');
-    expect(() => createEngine({ threads: 1.5 })).toThrow(/positive integer, got 1.5/);
+  it('refuses a thread count that is not an integer from 1 to 256', () => {
+    expect(() => createEngine({ threads: 0 })).toThrow(
+      'threads must be an integer from 1 to 256, got 0',
+    );
+    // The engine keeps one work range per thread (assembly/claim.ts) for up to 256.
+    expect(() => createEngine({ threads: 257 })).toThrow(
+      'threads must be an integer from 1 to 256, got 257',
+    );
+    expect(() => createEngine({ threads: 1.5 })).toThrow(/from 1 to 256, got 1.5/);
   });
 });
 

@@ -15,7 +15,7 @@
  */
 import type { DataSplit } from '../data/dataset.js';
 import { Engine, POOL_KERNELS, resolveSimd, type SimdBuild } from '../engine/engine.js';
-import { ThreadPool } from '../engine/threads.js';
+import { MAX_THREADS, ThreadPool } from '../engine/threads.js';
 import { encodeModel, modelFromBytes } from '../io/safetensors.js';
 import { Model } from '../nn/model.js';
 import { fitAsync, predict } from '../train/fit.js';
@@ -60,9 +60,9 @@ function requestedThreads(choice: ThreadsChoice | undefined): number {
   if (choice === 'auto') {
     return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_AUTO_THREADS));
   }
-  if (!Number.isInteger(choice) || choice < 1) {
+  if (!Number.isInteger(choice) || choice < 1 || choice > MAX_THREADS) {
     throw new RangeError(
-      `threads must be a positive integer or 'auto', got ${JSON.stringify(choice)}`,
+      `threads must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${JSON.stringify(choice)}`,
     );
   }
   return choice;

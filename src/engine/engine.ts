@@ -16,7 +16,7 @@
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
-import type { ThreadPool } from './threads.js';
+import { MAX_THREADS, type ThreadPool } from './threads.js';
 
 /**
  * How a kernel whose work is independent per image (or per element) splits into contiguous
@@ -159,6 +159,11 @@ const PAGE_BYTES = 65536;
 const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
+/** A thread's work range of a shared call (assembly/claim.ts: CLAIM_SLOT_BYTES, CLAIM_MAX_UNITS). */
+const CLAIM_SLOT_BYTES = 8;
+const CLAIM_MAX_UNITS = 0xffff;
+/** The ranges of MAX_THREADS threads, whole lines. */
+const CLAIM_BYTES = Math.ceil((MAX_THREADS * CLAIM_SLOT_BYTES) / ALIGN) * ALIGN;
 
 /** The two builds of the kernels: plain 128-bit SIMD, or relaxed SIMD with fused multiply-add. */
 export type SimdBuild = 'baseline' | 'relaxed';
@@ -289,11 +294,11 @@ export class Engine {
     // (1 + 2⁻¹²)² − (1 + 2⁻¹¹) is 2⁻²⁴ exactly; rounding the product first loses it.
     const x = 1 + 2 ** -12;
     this.fusedMadd = this.kernels.simd_madd_probe(x, x, -(1 + 2 ** -11)) !== 0;
-    // One cache line for the work counter of GEMMs shared by threads (gemm_f32_shared).
+    // The threads' work ranges of a shared call (assembly/claim.ts), then the finiteness flag.
     this.claimPtr = alignUp(this.kernels.heap_base(), ALIGN);
-    this.heapBase = this.claimPtr + ALIGN;
+    this.heapBase = this.claimPtr + CLAIM_BYTES + ALIGN;
     this.top = this.heapBase;
-    this.ensure(this.heapBase, 'the thread work counter');
+    this.ensure(this.heapBase, "the threads' work ranges");
   }
 
   private readonly claimPtr: number;
@@ -328,9 +333,9 @@ export class Engine {
   private pool: ThreadPool | undefined;
 
   /**
-   * Share the GEMMs (units of C taken from a shared counter as each thread finishes the last),
-   * the optimizer steps and the gradients' finiteness check (chunks of 4096 floats, taken the
-   * same way), the direct convolution's weight gradient (kernel rows, likewise) and the kernels
+   * Share the GEMMs (units of C, dealt out as one contiguous range per thread; a thread whose
+   * range is done takes units from the end of another's, assembly/claim.ts), the optimizer steps
+   * and the gradients' finiteness check (chunks of 4096 floats, dealt the same way), the direct convolution's weight gradient (kernel rows, likewise) and the kernels
    * that work image by image or element by element (one range of the batch per thread,
    * RANGE_SPLITS; the batch's gather too) across `pool`'s threads.
    * Every output is computed exactly as one call computes it, so the results are bit-identical
@@ -344,26 +349,41 @@ export class Engine {
     const i32 = new Int32Array(this.memory.buffer); // shared: never detached by growth
     // One argument row per thread, reused by every call: nothing is allocated per step.
     const table = Array.from({ length: threads }, () => [] as number[]);
+    // Deal a shared call's units out as one contiguous range per thread (assembly/claim.ts):
+    // slot t holds [lo | hi << 16, t | parties << 16]. Returns the number of threads to run.
+    const deal = (units: number): number => {
+      const parties = Math.min(threads, units);
+      for (let t = 0; t < parties; t++) {
+        const at = (claim + t * CLAIM_SLOT_BYTES) >> 2;
+        const lo = Math.floor((t * units) / parties);
+        const hi = Math.floor(((t + 1) * units) / parties);
+        i32[at] = lo | (hi << 16);
+        i32[at + 1] = t | (parties << 16);
+      }
+      return parties;
+    };
     const gemm =
       (layout: number, whole: Kernels['gemm_f32_nn']): Kernels['gemm_f32_nn'] =>
       (C, A, B, bias, M, N, K, flags, scratch) => {
         const units = k.gemm_shared_units(layout, M, N, flags);
-        if (units < 2 || M * N * K < PARALLEL_GEMM_MACS) {
+        if (units < 2 || units > CLAIM_MAX_UNITS || M * N * K < PARALLEL_GEMM_MACS) {
           whole(C, A, B, bias, M, N, K, flags, scratch);
           return;
         }
         const scratchStride = alignUp(k.gemm_scratch_floats(M, N, K) * 4, ALIGN);
-        i32[claim >> 2] = 0;
-        for (let t = 0; t < threads; t++) {
+        const parties = deal(units);
+        for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;
-          row.push(layout, C, A, B, bias, M, N, K, flags, scratch + t * scratchStride, claim);
+          const slot = claim + t * CLAIM_SLOT_BYTES;
+          row.push(layout, C, A, B, bias, M, N, K, flags, scratch + t * scratchStride, slot);
         }
-        pool.run('gemm_f32_shared', table, k.gemm_f32_shared, Math.min(threads, units));
+        pool.run('gemm_f32_shared', table, k.gemm_f32_shared, parties);
       };
     // Optimizer steps and the direct conv's weight gradient: every thread runs the `_shared`
-    // twin with the same arguments after the counter and takes units from it (chunks of floats,
-    // kernel rows), so a thread on a slower or busier core simply does fewer (assembly/claim.ts);
+    // twin with the same arguments after its range's slot and takes units (chunks of floats,
+    // kernel rows) from its range, then from the others', so a thread on a slower or busier core
+    // simply does fewer (assembly/claim.ts);
     // each output gets the same operations whichever thread computes it. `units` is 0 for a call
     // too small to share.
     const claimed =
@@ -374,22 +394,22 @@ export class Engine {
       ) =>
       (...a: number[]): void => {
         const u = units(a);
-        if (u < 2) return whole(...a);
-        i32[claim >> 2] = 0;
-        for (let t = 0; t < threads; t++) {
+        if (u < 2 || u > CLAIM_MAX_UNITS) return whole(...a);
+        const parties = deal(u);
+        for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;
-          row.push(claim, ...a);
+          row.push(claim + t * CLAIM_SLOT_BYTES, ...a);
         }
         const local = k[name] as unknown as (...args: number[]) => void;
-        pool.run(name, table, local, Math.min(threads, u));
+        pool.run(name, table, local, parties);
       };
     // (params, grads, state…, n, scalars…), n at index `at`.
     const step = <F extends (...args: number[]) => void>(name: PoolKernel, whole: F, at: number) =>
       claimed(name, whole, (a) => (a[at]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[at]!)));
     // The finiteness check of the gradients (every step): chunks taken like the optimizer's,
-    // each thread writing 1 to `found` (the word after the counter) if one of its chunks fails.
-    const found = claim + 4;
+    // each thread writing 1 to `found` (the line after the ranges) if one of its chunks fails.
+    const found = claim + CLAIM_BYTES;
     const checkInto = step(
       'has_non_finite_shared',
       (x: number, n: number, at: number) => {

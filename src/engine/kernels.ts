@@ -61,8 +61,9 @@ export interface Kernels {
    */
   gemm_shared_units(layout: number, M: number, N: number, flags: number): number;
   /**
-   * One thread's part of a GEMM whose units (see gemm_shared_units) the sharing threads take from
-   * the zeroed i32 counter at `claim`; each thread passes its own `scratch`.
+   * One thread's part of a GEMM whose units (see gemm_shared_units) the host dealt out as one
+   * range per thread: `claim` is this thread's slot (assembly/claim.ts); each thread passes its
+   * own `scratch`.
    */
   gemm_f32_shared(
     layout: number,
@@ -190,8 +191,8 @@ export interface Kernels {
   ): void;
 
   /**
-   * conv2d_direct_c1_backward_weight shared by threads: each passes the same arguments after the
-   * zeroed i32 counter at `claim` and computes the kernel rows (kh) it takes.
+   * conv2d_direct_c1_backward_weight shared by threads: each passes the same arguments after its
+   * range's slot `claim` (assembly/claim.ts) and computes the kernel rows (kh) it takes.
    */
   conv2d_direct_c1_backward_weight_shared(
     claim: number,
@@ -330,8 +331,8 @@ export interface Kernels {
   /** 1 if any of the n floats is NaN or ±Inf, else 0. */
   has_non_finite(x: number, n: number): number;
 
-  // Shared by threads (claim.ts): each thread passes the same arguments after the zeroed i32
-  // counter at `claim` and runs the chunks of CHUNK_FLOATS floats it takes.
+  // Shared by threads (claim.ts): each thread passes the same arguments after its range's slot
+  // `claim` and runs the chunks of CHUNK_FLOATS floats it takes.
   /** Units of 4096 floats in an elementwise loop over n floats. */
   chunk_units(n: number): number;
   sgd_step_shared(claim: number, ...args: Parameters<Kernels['sgd_step']>): void;

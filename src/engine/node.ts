@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Engine, POOL_KERNELS, resolveSimd, type EngineOptions, type SimdBuild } from './engine.js';
-import { ThreadPool, type SpawnHelper } from './threads.js';
+import { MAX_THREADS, ThreadPool, type SpawnHelper } from './threads.js';
 
 const FILES: Record<SimdBuild, string> = {
   baseline: 'mnist-wasm.wasm',
@@ -98,8 +98,8 @@ const spawnHelper: SpawnHelper = (source, init) => {
  */
 export function createEngine(options: EngineOptions = {}): Engine {
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new RangeError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
   }
   if (threads === 1) return Engine.fromModule(wasmModule(simdBuild(options.simd)), options);
   const module = wasmModule(simdBuild(options.simd), true);

@@ -3,8 +3,8 @@
  *
  * Each helper (a Node worker_thread or a browser Web Worker) instantiates the same compiled module
  * on the same `shared: true` memory, then waits for jobs. `run` hands each helper one kernel call
- * (its share of the work: a GEMM's units or a slice of the parameters taken from a shared
- * counter, a range of a batch's images)
+ * (its share of the work: a GEMM's units or chunks of the parameters from its own range of them,
+ * taking the others' once that is done — assembly/claim.ts —, or a range of a batch's images)
  * and the calling thread computes share 0 itself — on two cores a coordinator that only waited
  * was slower (DESIGN.md). Then, for each helper's share, the caller either finds that the helper
  * took it and waits for it, or takes it back and runs it itself: a helper that has not started
@@ -35,6 +35,9 @@ interface HelperInit {
   names: readonly string[];
   spinMicros: number;
 }
+
+/** Threads a pool may have: the engine keeps a work range per thread (assembly/claim.ts). */
+export const MAX_THREADS = 256;
 
 const LINE_INTS = 16;
 const JOB_SLOTS = 32;
@@ -154,8 +157,8 @@ export class ThreadPool {
     names: readonly string[],
     spawn: SpawnHelper,
   ) {
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new RangeError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
     }
     if (!(memory.buffer instanceof SharedArrayBuffer)) {
       throw new Error('a thread pool needs a shared WebAssembly.Memory');
