@@ -209,8 +209,8 @@ function unit_cols(layout: i32, M: i32, N: i32, flags: i32): i32 {
 /**
  * Rows per block of a shared call: MC, halved (down to 16) while M spans more than one block and
  * the call has fewer than SHARED_MIN_UNITS units, so that a tall, narrow product splits evenly:
- * LeNet-5's conv2 weight gradient (tn, 150×16×3200) was two units of 128 and 22 rows. The bits
- * do not depend on the block size (see Determinism above).
+ * LeNet-5's conv2 weight gradient (tn, 150×16×3200) was two units of 128 and 22 rows, now five
+ * of 32. The bits do not depend on the block size (see Determinism above).
  */
 function shared_block_rows(M: i32, groups: i32): i32 {
   let mc = MC;
@@ -225,8 +225,14 @@ function shared_block_rows(M: i32, groups: i32): i32 {
  */
 const ROW_UNITS_MIN_M: i32 = 128;
 
-/** Units below which a shared call cuts its rows into smaller blocks (shared_block_rows). */
-const SHARED_MIN_UNITS: i32 = 8;
+/**
+ * Units below which a shared call cuts its rows into smaller blocks (shared_block_rows). Each
+ * row unit packs its own B panels, so more units pack B more often: with 8 (until 2026-11-23)
+ * the second layer's weight gradient, tn 256×128×32, ran as 8 units of 32 rows and took 0.076 s
+ * of a two-thread `mlp-256-128` epoch, with 4 (4 units of 64) 0.062 s; LeNet-5's conv2 weight
+ * gradient 0.341 against 0.317 s (throwaway per-kernel profile, medians of 8 and 6 rounds).
+ */
+const SHARED_MIN_UNITS: i32 = 4;
 
 /** Units gemm_f32_shared cuts an M×N product into: the host shares only calls with several. */
 export function gemm_shared_units(layout: i32, M: i32, N: i32, flags: i32): i32 {

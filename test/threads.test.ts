@@ -131,7 +131,7 @@ describe('gemm_f32_shared: threads taking units from their ranges give the whole
     [784, 24, 32],
     [1000, 10, 128],
     [130, 17, 129],
-    [150, 16, 200], // LeNet-5's conv2 weight gradient is 150×16×3200: blocks of 16 rows
+    [150, 16, 200], // LeNet-5's conv2 weight gradient is 150×16×3200: blocks of 32 rows
     [40, 100, 300], // GEMM_SPARSE_B (tn): 13 units of 8 columns
   ] as const;
   const flagSets = [
@@ -207,17 +207,19 @@ describe('gemm_f32_shared: threads taking units from their ranges give the whole
           }
         }
         // A tall, narrow product is cut into blocks of fewer rows: 150 rows × 16 columns were
-        // 2 units of 128 and 22 rows, now 10 of 16 (the last 6).
-        expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(10);
+        // 2 units of 128 and 22 rows, now 5 of 32 (the last 22).
+        expect(k.gemm_shared_units(1, 150, 16, 0)).toBe(5);
         expect(k.gemm_shared_units(0, 32, 128, GEMM_SPARSE_A)).toBe(6);
         // GEMM_SPARSE_B (tn, small C): units of 8 columns.
         expect(k.gemm_shared_units(1, 150, 16, GEMM_SPARSE_B)).toBe(2);
         expect(k.gemm_shared_units(1, 31, 16, GEMM_SPARSE_B)).toBe(
           k.gemm_shared_units(1, 31, 16, 0),
         );
-        // A tall product is shared by whole row blocks, halved until there are 8 of them:
-        // 784 rows in blocks of 64 (13 units), 1000 in blocks of 128 (8 units), whatever N.
-        expect(k.gemm_shared_units(1, 784, 256, GEMM_SPARSE_A)).toBe(13);
+        // A tall product is shared by whole row blocks, halved until there are 4 of them:
+        // 784 rows in blocks of 128 (7 units, the last of 16 rows), 1000 in blocks of 128
+        // (8 units), 256 in blocks of 64 (4 units), whatever N.
+        expect(k.gemm_shared_units(1, 784, 256, GEMM_SPARSE_A)).toBe(7);
+        expect(k.gemm_shared_units(1, 256, 128, 0)).toBe(4);
         expect(k.gemm_shared_units(0, 1000, 256, GEMM_SPARSE_A)).toBe(8);
         expect(k.gemm_shared_units(2, 1000, 17, 0)).toBe(8);
       } finally {
