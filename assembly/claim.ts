@@ -3,7 +3,8 @@
  * elementwise loop, kernel rows) are dealt out by the host as T contiguous ranges, one per thread,
  * each in a slot of CLAIM_SLOT_BYTES in shared memory:
  *
- *   slot t   i32 [lo | hi << 16]: the units lo … hi − 1 not taken yet
+ *   slot t   i32 [lo | hi << 16]: the units lo … hi − 1 not taken yet (so at most 0xffff units:
+ *            the host runs a larger call whole)
  *            i32 [t | T << 16]: the slot's thread and the number of slots (slot 0 is t·8 before it)
  *
  * Thread t passes the address of its own slot and takes units from the front of its range; once
@@ -14,10 +15,7 @@
  * Which thread did which unit never changes a result: every unit writes its own outputs.
  */
 
-export const CLAIM_SLOT_BYTES: i32 = 8;
-
-/** Units a shared call may have (16 bits each for lo and hi); the host runs larger calls whole. */
-export const CLAIM_MAX_UNITS: i32 = 0xffff;
+const CLAIM_SLOT_BYTES: i32 = 8;
 
 /**
  * What claim_next returns once every range is empty: above any unit, and small enough that
@@ -25,7 +23,7 @@ export const CLAIM_MAX_UNITS: i32 = 0xffff;
  */
 const CLAIM_DONE: i32 = 0x10000;
 
-/** The next unit: `after` when the call runs alone (claim = 0), else the next one this thread takes. */
+/** The next unit: `after` when the call runs alone (claim = 0), else the next this thread takes. */
 export function claim_next(claim: usize, after: i32): i32 {
   if (!claim) return after;
   const info = load<i32>(claim, 4);

@@ -1,6 +1,6 @@
 /**
- * Multi-threaded kernels: a GEMM shared by threads that take its units from the ranges dealt to them
- * (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
+ * Multi-threaded kernels: a GEMM shared by threads that take its units from the ranges dealt to
+ * them (gemm_f32_shared) equals the whole call bit for bit on awkward shapes in every layout and
  * epilogue, with 2 and 3 threads, and so do the optimizer steps shared in chunks; the shared
  * finiteness check finds every NaN and ±Inf; and
  * training with 2 or 3 threads gives the same weights, bit for bit, as one thread — in both kernel builds, for an MLP (Adam)

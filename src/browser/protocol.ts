@@ -9,10 +9,10 @@ import type { LossName } from '../nn/model.js';
 import type { SimdBuild, SimdChoice } from '../engine/engine.js';
 
 /**
- * Threads that share each GEMM and optimizer step in the worker: an integer from 1 to 256, or 'auto' —
- * navigator.hardwareConcurrency capped at MAX_AUTO_THREADS. More than one needs a cross-origin
- * isolated page (COOP + COEP) and the threads builds; otherwise the worker runs one thread and says
- * why in `ready.notice`.
+ * Threads that share each GEMM and optimizer step in the worker: an integer from 1 to 256, or
+ * 'auto' — navigator.hardwareConcurrency capped at MAX_AUTO_THREADS. More than one needs a
+ * cross-origin isolated page (COOP + COEP) and the threads builds; otherwise the worker runs one
+ * thread and says why in `ready.notice`.
  */
 export type ThreadsChoice = number | 'auto';
 /** The most threads 'auto' picks: on more, the serial parts of a step dominate (README). */

@@ -159,7 +159,7 @@ const PAGE_BYTES = 65536;
 const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
-/** A thread's work range of a shared call (assembly/claim.ts: CLAIM_SLOT_BYTES, CLAIM_MAX_UNITS). */
+/** A thread's work range of a shared call: bytes, and the units it can hold (assembly/claim.ts). */
 const CLAIM_SLOT_BYTES = 8;
 const CLAIM_MAX_UNITS = 0xffff;
 /** The ranges of MAX_THREADS threads, whole lines. */
@@ -335,9 +335,10 @@ export class Engine {
   /**
    * Share the GEMMs (units of C, dealt out as one contiguous range per thread; a thread whose
    * range is done takes units from the end of another's, assembly/claim.ts), the optimizer steps
-   * and the gradients' finiteness check (chunks of 4096 floats, dealt the same way), the direct convolution's weight gradient (kernel rows, likewise) and the kernels
-   * that work image by image or element by element (one range of the batch per thread,
-   * RANGE_SPLITS; the batch's gather too) across `pool`'s threads.
+   * and the gradients' finiteness check (chunks of 4096 floats, dealt the same way), the direct
+   * convolution's weight gradient (kernel rows, likewise) and the kernels that work image by
+   * image or element by element (one range of the batch per thread, RANGE_SPLITS; the batch's
+   * gather too) across `pool`'s threads.
    * Every output is computed exactly as one call computes it, so the results are bit-identical
    * to one thread's; small calls stay on the calling thread.
    */
