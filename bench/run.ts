@@ -91,11 +91,14 @@ async function main(): Promise<void> {
 
   console.log(
     `\nThreads and inference (${auto.build} build; training: whole epochs, Adam, batch 32, ` +
-      'rounds interleaved across thread counts; inference: 10,000 test images at batch 1000)',
+      'rounds interleaved across thread counts; inference: 10,000 test images at batch 1000).\n' +
+      'Each round of a trained preset ends with "two halves at once": two threads, one engine and ' +
+      'model each, training on\none half of the images at the same time with nothing shared; its ' +
+      '"× 1 thread" bounds what any two-thread split of that epoch can reach here.',
   );
   // The cores' concurrency drifts on a shared machine: measured just before and after the rows.
   const before = benchCoreContention(quick ? 10 : 40);
-  const threads = benchThreads(data, {
+  const threads = await benchThreads(data, {
     rounds: quick ? 1 : undefined, // benchThreads' default
     trainModels: quick ? ['mlp-256-128'] : ['mlp-256-128', 'lenet5'],
   });
@@ -132,11 +135,15 @@ async function main(): Promise<void> {
     measured: `${epoch.toFixed(2)} s`,
     pass: epoch <= TARGET_EPOCH_SECONDS,
   });
-  const twoThreads = threads.find((t) => t.model === 'mlp-256-128' && t.threads === 2);
+  const mlp = threads.filter((t) => t.model === 'mlp-256-128' && t.threads === 2);
+  const twoThreads = mlp.find((t) => !t.halves);
+  const ceiling = mlp.find((t) => t.halves)?.speedup;
   if (twoThreads?.speedup) {
     checks.push({
       target: `mlp-256-128 epoch with 2 threads ≥ ${TARGET_TWO_THREADS}× faster than with 1`,
-      measured: `${twoThreads.speedup.toFixed(2)}×`,
+      measured:
+        `${twoThreads.speedup.toFixed(2)}×` +
+        (ceiling ? ` (two independent half-epochs at once: ${ceiling.toFixed(2)}×)` : ''),
       pass: twoThreads.speedup >= TARGET_TWO_THREADS,
     });
   }

@@ -2,7 +2,8 @@
  * Threads and inference, for `npm run bench`: whole training epochs (Adam, batch 32) of a preset
  * with 1…T threads, interleaved round by round (1, 2, 1, 2, …) so the machine's drift hits every
  * count alike; and inference images/s over the 10,000 test images at batch 1000 per preset and
- * thread count (after one untimed pass). Also runnable alone:
+ * thread count (after one untimed pass). Each round of a trained preset ends with its two halves
+ * at once (halves.ts): the most two threads can give that epoch on this machine. Also runnable alone:
  * `node dist/bench/threads.js [--rounds N] [--models a,b]`.
  */
 import { cpus } from 'node:os';
@@ -14,18 +15,25 @@ import type { Engine } from '../src/engine/engine.js';
 import { createModel } from '../src/nn/create.js';
 import { presetNames } from '../src/nn/presets.js';
 import { fit, predict } from '../src/train/fit.js';
+import { halfEpochsAtOnce } from './halves.js';
 import { median } from './timing.js';
 
 export interface ThreadsResult {
   model: string;
   build: string;
   threads: number;
+  /**
+   * The row of two independent half-epochs at once (halves.ts; seconds of the slower half), not of
+   * an engine: its speedup is the ceiling for the two-thread row.
+   */
+  halves?: true;
   /** Whole-epoch seconds, one per round (training rows only). */
   epochSeconds: number[];
   medianEpochSeconds: number | null;
   /** One thread's median epoch over this row's. */
   speedup: number | null;
-  inferenceImagesPerSecond: number;
+  /** null on the halves row. */
+  inferenceImagesPerSecond: number | null;
 }
 
 /** A fresh model on a fresh engine per run: no state carries from one run to the next. */
@@ -38,10 +46,10 @@ function withEngine<T>(threads: number, run: (engine: Engine) => T): T {
   }
 }
 
-export function benchThreads(
+export async function benchThreads(
   data: DataSplit,
   options: { rounds?: number; trainModels?: string[]; threadCounts?: number[] } = {},
-): ThreadsResult[] {
+): Promise<ThreadsResult[]> {
   const rounds = options.rounds ?? 5;
   const counts = options.threadCounts ?? [1, Math.max(2, Math.min(cpus().length, 4))];
   const trainModels = new Set(options.trainModels ?? ['mlp-256-128']);
@@ -50,6 +58,7 @@ export function benchThreads(
   for (const name of presetNames()) {
     const epochs = new Map<number, number[]>(counts.map((t) => [t, []]));
     const inference = new Map<number, number[]>(counts.map((t) => [t, []]));
+    const halves: number[] = [];
     let build = '';
     for (let round = 0; round < rounds; round++) {
       for (const threads of counts) {
@@ -74,6 +83,7 @@ export function benchThreads(
           inference.get(threads)!.push(data.test.count / seconds);
         });
       }
+      if (trainModels.has(name)) halves.push(await halfEpochsAtOnce(name, data.train));
     }
     const one = epochs.get(counts[0]!)!;
     for (const threads of counts) {
@@ -86,6 +96,18 @@ export function benchThreads(
         medianEpochSeconds: e.length ? median(e) : null,
         speedup: e.length && one.length ? median(one) / median(e) : null,
         inferenceImagesPerSecond: median(inference.get(threads)!),
+      });
+    }
+    if (halves.length) {
+      results.push({
+        model: name,
+        build,
+        threads: 2,
+        halves: true,
+        epochSeconds: halves,
+        medianEpochSeconds: median(halves),
+        speedup: one.length ? median(one) / median(halves) : null,
+        inferenceImagesPerSecond: null,
       });
     }
   }
@@ -105,7 +127,7 @@ export function formatThreadsTable(rows: ThreadsResult[]): string {
   const lines = rows.map((r) => [
     r.model,
     r.build,
-    String(r.threads),
+    r.halves ? `${r.threads}, two halves at once` : String(r.threads),
     r.medianEpochSeconds === null
       ? '—'
       : `${r.medianEpochSeconds.toFixed(2)} [${r.epochSeconds.map((s) => s.toFixed(2)).join(', ')}]`,
@@ -113,7 +135,9 @@ export function formatThreadsTable(rows: ThreadsResult[]): string {
       ? '—'
       : Math.round(60000 / r.medianEpochSeconds).toLocaleString('en-US'),
     r.speedup === null ? '—' : r.speedup.toFixed(2),
-    Math.round(r.inferenceImagesPerSecond).toLocaleString('en-US'),
+    r.inferenceImagesPerSecond === null
+      ? '—'
+      : Math.round(r.inferenceImagesPerSecond).toLocaleString('en-US'),
   ]);
   const all = [header, ...lines];
   const widths = header.map((_, c) => Math.max(...all.map((row) => row[c]!.length)));
@@ -125,7 +149,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = process.argv.indexOf(flag);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const rows = benchThreads(loadMnist(), {
+  const rows = await benchThreads(loadMnist(), {
     rounds: arg('--rounds') === undefined ? undefined : Number(arg('--rounds')),
     trainModels: arg('--models')?.split(','),
   });
