@@ -109,3 +109,56 @@ export function formatCoreContention(c: CoreContention): string {
     `${c.slowTrials} of ${c.trials} trials`
   );
 }
+
+/**
+ * How far apart the two threads' cores are: the round trip of one cache line between this thread
+ * and a worker that answers each odd value with the next even one. On this machine kind it is
+ * bimodal, ≈ 110–170 ns in one state and ≈ 320–440 ns in the other (the host placing the VM's
+ * two vCPUs on nearby or distant cores), and two-thread epochs of the shared engine run about
+ * half as fast in the distant state, while two threads that share nothing do not slow down
+ * (README, Threads). The worker sleeps between measurements.
+ */
+export class RoundTripProbe {
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly worker: Worker;
+
+  constructor() {
+    // [0] the ball (odd: the worker's turn), [1] 1 = answer, 0 = sleep, −1 = exit.
+    this.worker = new Worker(
+      `const c = new Int32Array(require('node:worker_threads').workerData);
+      for (;;) {
+        const mode = Atomics.load(c, 1);
+        if (mode < 0) break;
+        if (mode === 0) { Atomics.wait(c, 1, 0); continue; }
+        const v = Atomics.load(c, 0);
+        if (v & 1) Atomics.store(c, 0, v + 1);
+      }`,
+      { eval: true, workerData: this.control.buffer },
+    );
+    this.worker.unref();
+  }
+
+  /** Nanoseconds per round trip over `trips` round trips (after 2,000 untimed ones). */
+  measure(trips = 20_000): number {
+    const c = this.control;
+    Atomics.store(c, 0, 0);
+    Atomics.store(c, 1, 1);
+    Atomics.notify(c, 1);
+    let ball = 0;
+    let started = 0;
+    for (let i = -2000; i < trips; i++) {
+      if (i === 0) started = performance.now();
+      Atomics.store(c, 0, ball + 1);
+      while ((ball = Atomics.load(c, 0)) & 1);
+    }
+    const ns = ((performance.now() - started) / trips) * 1e6;
+    Atomics.store(c, 1, 0);
+    return ns;
+  }
+
+  close(): void {
+    Atomics.store(this.control, 1, -1);
+    Atomics.notify(this.control, 1);
+    void this.worker.terminate();
+  }
+}

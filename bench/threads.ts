@@ -15,6 +15,7 @@ import type { Engine } from '../src/engine/engine.js';
 import { createModel } from '../src/nn/create.js';
 import { presetNames } from '../src/nn/presets.js';
 import { fit, predict } from '../src/train/fit.js';
+import { RoundTripProbe } from './cores.js';
 import { halfEpochsAtOnce } from './halves.js';
 import { median } from './timing.js';
 
@@ -29,6 +30,11 @@ export interface ThreadsResult {
   halves?: true;
   /** Whole-epoch seconds, one per round (training rows only). */
   epochSeconds: number[];
+  /**
+   * Rows of more than one thread: the round trip between the two threads' cores (RoundTripProbe)
+   * just before each round's epoch, in ns, so a slow round can be told from a distant placement.
+   */
+  roundTripNs?: number[];
   medianEpochSeconds: number | null;
   /** One thread's median epoch over this row's. */
   speedup: number | null;
@@ -54,62 +60,70 @@ export async function benchThreads(
   const counts = options.threadCounts ?? [1, Math.max(2, Math.min(cpus().length, 4))];
   const trainModels = new Set(options.trainModels ?? ['mlp-256-128']);
   const results: ThreadsResult[] = [];
-  const optimizer = { type: 'adam' as const, learningRate: 1e-3 };
-  for (const name of presetNames()) {
-    const epochs = new Map<number, number[]>(counts.map((t) => [t, []]));
-    const inference = new Map<number, number[]>(counts.map((t) => [t, []]));
-    const halves: number[] = [];
-    let build = '';
-    for (let round = 0; round < rounds; round++) {
+  const probe = new RoundTripProbe();
+  try {
+    const optimizer = { type: 'adam' as const, learningRate: 1e-3 };
+    for (const name of presetNames()) {
+      const epochs = new Map<number, number[]>(counts.map((t) => [t, []]));
+      const inference = new Map<number, number[]>(counts.map((t) => [t, []]));
+      const halves: number[] = [];
+      const roundTrips = new Map<number, number[]>(counts.map((t) => [t, []]));
+      let build = '';
+      for (let round = 0; round < rounds; round++) {
+        for (const threads of counts) {
+          withEngine(threads, (engine) => {
+            build = engine.build;
+            const model = createModel(name, { seed: 1, engine });
+            if (trainModels.has(name)) {
+              if (threads > 1) roundTrips.get(threads)!.push(probe.measure());
+              const { history } = fit(model, data, {
+                epochs: 1,
+                batchSize: 32,
+                optimizer,
+                testEvery: 0,
+              });
+              epochs.get(threads)!.push(history[0]!.seconds);
+            }
+            const images = data.test.images;
+            // One untimed pass first, as bench:peers does: a fresh engine's first pass is slower.
+            predict(model, images, { batchSize: 1000 });
+            const started = performance.now();
+            predict(model, images, { batchSize: 1000 });
+            const seconds = (performance.now() - started) / 1000;
+            inference.get(threads)!.push(data.test.count / seconds);
+          });
+        }
+        if (trainModels.has(name)) halves.push(await halfEpochsAtOnce(name, data.train));
+      }
+      const one = epochs.get(counts[0]!)!;
       for (const threads of counts) {
-        withEngine(threads, (engine) => {
-          build = engine.build;
-          const model = createModel(name, { seed: 1, engine });
-          if (trainModels.has(name)) {
-            const { history } = fit(model, data, {
-              epochs: 1,
-              batchSize: 32,
-              optimizer,
-              testEvery: 0,
-            });
-            epochs.get(threads)!.push(history[0]!.seconds);
-          }
-          const images = data.test.images;
-          // One untimed pass first, as bench:peers does: a fresh engine's first pass is slower.
-          predict(model, images, { batchSize: 1000 });
-          const started = performance.now();
-          predict(model, images, { batchSize: 1000 });
-          const seconds = (performance.now() - started) / 1000;
-          inference.get(threads)!.push(data.test.count / seconds);
+        const e = epochs.get(threads)!;
+        results.push({
+          model: name,
+          build,
+          threads,
+          epochSeconds: e,
+          ...(threads > 1 && e.length ? { roundTripNs: roundTrips.get(threads)! } : {}),
+          medianEpochSeconds: e.length ? median(e) : null,
+          speedup: e.length && one.length ? median(one) / median(e) : null,
+          inferenceImagesPerSecond: median(inference.get(threads)!),
         });
       }
-      if (trainModels.has(name)) halves.push(await halfEpochsAtOnce(name, data.train));
+      if (halves.length) {
+        results.push({
+          model: name,
+          build,
+          threads: 2,
+          halves: true,
+          epochSeconds: halves,
+          medianEpochSeconds: median(halves),
+          speedup: one.length ? median(one) / median(halves) : null,
+          inferenceImagesPerSecond: null,
+        });
+      }
     }
-    const one = epochs.get(counts[0]!)!;
-    for (const threads of counts) {
-      const e = epochs.get(threads)!;
-      results.push({
-        model: name,
-        build,
-        threads,
-        epochSeconds: e,
-        medianEpochSeconds: e.length ? median(e) : null,
-        speedup: e.length && one.length ? median(one) / median(e) : null,
-        inferenceImagesPerSecond: median(inference.get(threads)!),
-      });
-    }
-    if (halves.length) {
-      results.push({
-        model: name,
-        build,
-        threads: 2,
-        halves: true,
-        epochSeconds: halves,
-        medianEpochSeconds: median(halves),
-        speedup: one.length ? median(one) / median(halves) : null,
-        inferenceImagesPerSecond: null,
-      });
-    }
+  } finally {
+    probe.close();
   }
   return results;
 }
@@ -141,7 +155,15 @@ export function formatThreadsTable(rows: ThreadsResult[]): string {
   ]);
   const all = [header, ...lines];
   const widths = header.map((_, c) => Math.max(...all.map((row) => row[c]!.length)));
-  return all.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n');
+  const table = all.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+  const trips = rows
+    .filter((r) => r.roundTripNs?.length)
+    .map(
+      (r) =>
+        `${r.model}, ${r.threads} threads: a cache line's round trip between the cores before ` +
+        `each round ${r.roundTripNs!.map((ns) => ns.toFixed(0)).join(', ')} ns`,
+    );
+  return [...table, ...trips].join('\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
