@@ -198,6 +198,10 @@ describe.each(BUILDS)('gemm vs the scalar reference, %s build', (build) => {
         [9, 10, 33],
         [3, 1, 17],
         [1, 8, 1],
+        // 10 columns (nn: 3×10 tiles in place) ending on 1 or 2 rows
+        [4, 10, 5],
+        [2, 10, 9],
+        [1, 10, 3],
       ]) {
         for (let v = 0; v < 8; v++) {
           const flags = (v & 1 ? GEMM_ACCUMULATE : 0) | (v & 2 ? GEMM_RELU : 0);
@@ -313,6 +317,8 @@ describe.each(BUILDS)('gemm memory bounds, %s build', (build) => {
   it('never touches memory past A, B, bias or C (each placed at the very end of memory)', () => {
     const shapes = [
       [5, 10, 7],
+      [4, 10, 3],
+      [1, 10, 2],
       [3, 3, 5],
       [17, 2, 1],
       [6, 13, 9],
@@ -399,6 +405,12 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
         // 16 columns (nn) run 2×16 tiles on operands read in place (an odd M ends on one row)
         [7, 16, 9, 24, 150],
         [151, 16, 160, 17, 64],
+        // 10 columns (nn) run 3×10 tiles in place: 1 and 2 rows left over, against whole tiles
+        // of 10 columns and against 16 columns
+        [1, 10, 32, 10, 128],
+        [2, 10, 33, 16, 37],
+        [4, 10, 131, 10, 9],
+        [5, 10, 6, 24, 20],
       ]) {
         const a = new Float32Array(Ml * K);
         const b = new Float32Array(K * Nl);
