@@ -1363,7 +1363,9 @@ function ukernel_3x10(
 
 /**
  * The last 1 or 2 rows of ukernel_10: ukernel_3x10 without row 2. One row (`two` false, lda 0)
- * runs as two copies of it and stores one.
+ * runs as two copies of it and stores one. (ukernel_3x10 itself with a row count, its missing
+ * rows pointed at row 0, computed a third row for nothing at M = 32: 32×10×128 at 74.5 / 75.8%
+ * of peak against 77 / 78% this way, throwaway A/B.)
  */
 function ukernel_2x10(
   c: usize,
