@@ -41,9 +41,9 @@
  *
  * Tiles: 4×8 for the body (ukernel_4x8); an N tail of 3..4 columns uses 8×4 (ukernel_8x4) and
  * one of 1..2 columns uses 16×2 with rows in the vector lanes (ukernel_16x2), so a 10-wide
- * product in the other layouts does not compute 16 columns to keep 10. Partial tiles (an N tail of 5..7, the
- * last rows of an M tail) run the same kernels into a small buffer and are finished from there
- * (run_panel), which keeps every kernel free of calls.
+ * product in the other layouts does not compute 16 columns to keep 10. Partial tiles (an N tail
+ * of 5..7, the last rows of an M tail) run the same kernels into a small buffer and are finished
+ * from there (run_panel), which keeps every kernel free of calls.
  *
  * Multiply-add: `madd` (./simd.ts) is mul then add in the baseline build and relaxed_madd (FMA
  * where the hardware has it) in the relaxed build; this file is the same source for both.
