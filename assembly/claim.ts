@@ -5,7 +5,10 @@
  *
  *   slot t   i32 [lo | hi << 16]: the units lo … hi − 1 not taken yet (so at most 0xffff units:
  *            the host runs a larger call whole)
- *            i32 [t | T << 16]: the slot's thread and the number of slots (slot 0 is t·8 before it)
+ *            i32 [t | T << 16]: the slot's thread and the number of slots (slot 0 is
+ *            t·CLAIM_SLOT_BYTES before it)
+ *   + 64     128 bytes that only the slot's thread writes: the pinned splats of the optimizer
+ *            steps (claim_pins)
  *
  * Thread t passes the address of its own slot and takes units from the front of its range; once
  * that is empty it takes them from the back of the other threads' ranges (compare-and-exchange on
@@ -15,7 +18,27 @@
  * Which thread did which unit never changes a result: every unit writes its own outputs.
  */
 
-const CLAIM_SLOT_BYTES: i32 = 8;
+/**
+ * Three cache lines per slot, none shared with another thread's: a thread's takes from its own
+ * range stay in its own core's cache (with 8-byte slots all on one line, until 2026-11-23, every
+ * take moved that line between the cores), and so do its pinned splats (README, Threads).
+ */
+const CLAIM_SLOT_BYTES: i32 = 192;
+/** Bytes per thread of the ranges' area: the host lays the slots out with this stride. */
+export function claim_slot_bytes(): i32 {
+  return CLAIM_SLOT_BYTES;
+}
+
+/** Offset of a slot's pinned-splat area (claim_pins) from the slot. */
+const CLAIM_PINS_OFFSET: usize = 64;
+
+/**
+ * The 128 bytes, on lines of its own, where the thread that runs with slot `claim` pins its
+ * optimizer's splats (simd.ts: pin_area); 0 (the static area) for a call run alone.
+ */
+export function claim_pins(claim: usize): usize {
+  return claim ? claim + CLAIM_PINS_OFFSET : 0;
+}
 
 /**
  * What claim_next returns once every range is empty: above any unit, and small enough that

@@ -3,12 +3,13 @@
  * laid out in the same order by the host), 4-wide SIMD body and scalar tail. The scalar tail
  * uses the same operation order as the SIMD lanes so a float lands identically in either path.
  * Each update also has a `_shared` twin: one thread's part of the update, in units of
- * CHUNK_FLOATS taken from its range of them (assembly/claim.ts); every float gets the same
- * operations whichever thread updates it.
+ * CHUNK_FLOATS taken from its range of them (assembly/claim.ts), its pinned splats on that
+ * thread's own lines (claim_pins); every float gets the same operations whichever thread
+ * updates it.
  */
 
-import { CHUNK_FLOATS, claim_next } from './claim';
-import { pin } from './simd';
+import { CHUNK_FLOATS, claim_next, claim_pins } from './claim';
+import { pin, pin_area, use_pin_area } from './simd';
 
 /**
  * SGD with optional L2 weight decay, momentum and Nesterov momentum (PyTorch's formulation):
@@ -25,7 +26,7 @@ export function sgd_step(
   nesterov: i32,
   weightDecay: f32,
 ): void {
-  const slots = memory.data(48, 16); // pinned splats (simd.ts: pin)
+  const slots = pin_area(); // pinned splats (simd.ts: pin)
   const vlr = pin(slots, f32x4.splat(lr));
   const vmu = pin(slots + 16, f32x4.splat(momentum));
   const vwd = pin(slots + 32, f32x4.splat(weightDecay));
@@ -84,7 +85,7 @@ export function adam_step(
   biasCorrection2: f32,
   weightDecay: f32,
 ): void {
-  const slots = memory.data(128, 16); // pinned splats (simd.ts: pin)
+  const slots = pin_area(); // pinned splats (simd.ts: pin)
   const vb1 = pin(slots, f32x4.splat(beta1));
   const vb2 = pin(slots + 16, f32x4.splat(beta2));
   const v1b1 = pin(slots + 32, f32x4.splat(1 - beta1));
@@ -135,7 +136,7 @@ export function rmsprop_step(
   eps: f32,
   weightDecay: f32,
 ): void {
-  const slots = memory.data(80, 16); // pinned splats (simd.ts: pin)
+  const slots = pin_area(); // pinned splats (simd.ts: pin)
   const vlr = pin(slots, f32x4.splat(lr));
   const vrho = pin(slots + 16, f32x4.splat(rho));
   const v1rho = pin(slots + 32, f32x4.splat(1 - rho));
@@ -174,7 +175,7 @@ export function adagrad_step(
   eps: f32,
   weightDecay: f32,
 ): void {
-  const slots = memory.data(48, 16); // pinned splats (simd.ts: pin)
+  const slots = pin_area(); // pinned splats (simd.ts: pin)
   const vlr = pin(slots, f32x4.splat(lr));
   const vEps = pin(slots + 16, f32x4.splat(eps));
   const vwd = pin(slots + 32, f32x4.splat(weightDecay));
@@ -258,11 +259,13 @@ export function sgd_step_shared(
   nesterov: i32,
   weightDecay: f32,
 ): void {
+  use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     const vel = velocity ? velocity + o : 0;
     sgd_step(params + o, grads + o, vel, chunk_len(u, n), lr, momentum, nesterov, weightDecay);
   }
+  use_pin_area(0);
 }
 
 /**
@@ -292,6 +295,7 @@ export function adam_step_shared(
   biasCorrection2: f32,
   weightDecay: f32,
 ): void {
+  use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     adam_step(
@@ -309,6 +313,7 @@ export function adam_step_shared(
       weightDecay,
     );
   }
+  use_pin_area(0);
 }
 
 /** rmsprop_step over the chunks this thread claims at `claim`. */
@@ -323,10 +328,12 @@ export function rmsprop_step_shared(
   eps: f32,
   weightDecay: f32,
 ): void {
+  use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     rmsprop_step(params + o, grads + o, sq + o, chunk_len(u, n), lr, rho, eps, weightDecay);
   }
+  use_pin_area(0);
 }
 
 /** adagrad_step over the chunks this thread claims at `claim`. */
@@ -340,8 +347,10 @@ export function adagrad_step_shared(
   eps: f32,
   weightDecay: f32,
 ): void {
+  use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     adagrad_step(params + o, grads + o, sum + o, chunk_len(u, n), lr, eps, weightDecay);
   }
+  use_pin_area(0);
 }

@@ -24,12 +24,30 @@ export function madd(a: v128, b: v128, c: v128): v128 {
 }
 
 /**
+ * The 128 bytes where the optimizer steps pin their splats: static memory, or, while a thread
+ * runs its part of a shared step, that thread's own cache lines (claim.ts: claim_pins; the
+ * `_shared` twins set it around their chunks). Until 2026-11-23 every thread stored its splats
+ * at the same static address, so each chunk began with the cores writing the same line. A wasm
+ * global: each thread's instance has its own.
+ */
+let pinArea: usize = 0;
+
+/** Where pin() slots go now (see pinArea). */
+export function pin_area(): usize {
+  return pinArea ? pinArea : memory.data(128, 16);
+}
+
+/** Pin to `at` (128 bytes) from now on; 0: the static area. */
+export function use_pin_area(at: usize): void {
+  pinArea = at;
+}
+
+/**
  * `v`, stored at `slot` and loaded back: a vector V8 keeps in a register through the loop that
  * follows. V8 11.3 (Node 20) schedules an f32x4.splat of a loop-invariant scalar next to its
  * uses, so a splat made before a loop ran as one vbroadcastss per use per iteration inside it
  * (adam_step: 8 per 4 floats, competing with its adds for the shuffle/add ports); a load stays
- * where it is. `slot`: 16 bytes of the kernel's own static memory (memory.data); the threads that
- * share a call pass the same arguments, so they store the same bytes there.
+ * where it is. `slot`: 16 bytes of pin_area().
  */
 export function pin(slot: usize, v: v128): v128 {
   v128.store(slot, v);

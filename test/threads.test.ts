@@ -31,18 +31,23 @@ import { put, randomFloats } from './helpers.js';
 
 const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
 
+/** Room for 3 threads' slots of the work ranges (assembly/claim.ts: claim_slot_bytes each). */
+const claimArea = (e: Engine): number => e.reserve(3 * e.kernels.claim_slot_bytes());
+
 /**
- * Deal `units` out to `parties` slots at `claim` as the engine does (assembly/claim.ts: slot t is
- * [lo | hi << 16, t | parties << 16]); returns each slot's address.
+ * Deal `units` out to `parties` slots at `claim` as the engine does (assembly/claim.ts: slot t,
+ * claim_slot_bytes after slot t − 1, starts [lo | hi << 16, t | parties << 16]); returns each
+ * slot's address.
  */
 function deal(e: Engine, claim: number, units: number, parties: number): number[] {
-  const slots = e.i32(claim, 2 * parties);
-  for (let t = 0; t < parties; t++) {
-    slots[2 * t] =
-      Math.floor((t * units) / parties) | (Math.floor(((t + 1) * units) / parties) << 16);
-    slots[2 * t + 1] = t | (parties << 16);
-  }
-  return Array.from({ length: parties }, (_, t) => claim + 8 * t);
+  const stride = e.kernels.claim_slot_bytes();
+  return Array.from({ length: parties }, (_, t) => {
+    const slot = claim + t * stride;
+    const words = e.i32(slot, 2);
+    words[0] = Math.floor((t * units) / parties) | (Math.floor(((t + 1) * units) / parties) << 16);
+    words[1] = t | (parties << 16);
+    return slot;
+  });
 }
 
 /** A slot's range [lo, hi) of units not taken yet. */
@@ -103,7 +108,7 @@ describe('optimizer steps shared by threads (chunks from their ranges) equal one
         const shared = init.map((x) => put(e, x));
         // Two threads' ranges (chunks 0–1 and 2–3), of which only the first thread runs: it
         // takes its own chunks from the front, then the other's from the back.
-        const claim = e.reserve(64);
+        const claim = claimArea(e);
         const [mine, other] = deal(e, claim, k.chunk_units(n), 2);
         const hyper = [n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 0.001, 0] as const;
         k.adam_step(whole[0]!, whole[1]!, whole[2]!, whole[3]!, ...hyper);
@@ -115,6 +120,16 @@ describe('optimizer steps shared by threads (chunks from their ranges) equal one
         }
         expect(range(e, mine!)).toEqual([2, 2]); // its own 2 units from the front
         expect(range(e, other!)).toEqual([2, 2]); // the other's 2 from the back
+        // Its pinned splats (β1, β2, …) went to its own slot's lines, not the other thread's
+        // and not one address that every thread writes (assembly/claim.ts: claim_pins).
+        const stride = k.claim_slot_bytes();
+        expect(stride % 64).toBe(0);
+        expect(other! - mine!).toBe(stride);
+        expect(Array.from(e.f32(mine! + 64, 8))).toEqual([
+          ...Array(4).fill(Math.fround(0.9)),
+          ...Array(4).fill(Math.fround(0.999)),
+        ]);
+        expect(e.f32(other! + 64, 32).every((x) => x === 0)).toBe(true);
       } finally {
         for (const r of runs) r.e.close();
       }
@@ -184,7 +199,7 @@ describe('gemm_f32_shared: threads taking units from their ranges give the whole
         const A = put(e, randomFloats(rng, M * K));
         const B = put(e, randomFloats(rng, K * N));
         const scratch = e.reserve(k.gemm_scratch_floats(M, N, K) * 4 + 64);
-        const claim = e.reserve(64);
+        const claim = claimArea(e);
         const C = e.reserve(M * N * 4);
         k.gemm_f32_nn(C, A, B, 0, M, N, K, GEMM_RELU, scratch);
         // 33 rows = one block of 128; 130 columns = 9 units of 16, all taken.

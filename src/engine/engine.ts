@@ -159,11 +159,8 @@ const PAGE_BYTES = 65536;
 const MAX_PAGES = 65536;
 /** Every reservation is aligned to a cache line so SIMD loads never straddle one needlessly. */
 export const ALIGN = 64;
-/** A thread's work range of a shared call: bytes, and the units it can hold (assembly/claim.ts). */
-const CLAIM_SLOT_BYTES = 8;
+/** The units a thread's work range of a shared call can hold (assembly/claim.ts). */
 const CLAIM_MAX_UNITS = 0xffff;
-/** The ranges of MAX_THREADS threads, whole lines. */
-const CLAIM_BYTES = Math.ceil((MAX_THREADS * CLAIM_SLOT_BYTES) / ALIGN) * ALIGN;
 
 /** The two builds of the kernels: plain 128-bit SIMD, or relaxed SIMD with fused multiply-add. */
 export type SimdBuild = 'baseline' | 'relaxed';
@@ -294,14 +291,17 @@ export class Engine {
     // (1 + 2⁻¹²)² − (1 + 2⁻¹¹) is 2⁻²⁴ exactly; rounding the product first loses it.
     const x = 1 + 2 ** -12;
     this.fusedMadd = this.kernels.simd_madd_probe(x, x, -(1 + 2 ** -11)) !== 0;
-    // The threads' work ranges of a shared call (assembly/claim.ts), then the finiteness flag.
+    // The threads' work ranges of a shared call (assembly/claim.ts: a slot of whole cache lines
+    // per thread, for MAX_THREADS), then the finiteness flag.
     this.claimPtr = alignUp(this.kernels.heap_base(), ALIGN);
-    this.heapBase = this.claimPtr + CLAIM_BYTES + ALIGN;
+    this.claimSlotBytes = this.kernels.claim_slot_bytes();
+    this.heapBase = this.claimPtr + MAX_THREADS * this.claimSlotBytes + ALIGN;
     this.top = this.heapBase;
     this.ensure(this.heapBase, "the threads' work ranges");
   }
 
   private readonly claimPtr: number;
+  private readonly claimSlotBytes: number;
 
   /**
    * A new engine from a compiled module, instantiated synchronously (Node, workers). The module
@@ -347,6 +347,7 @@ export class Engine {
     const k = this.kernels;
     const threads = pool.threads;
     const claim = this.claimPtr;
+    const slotBytes = this.claimSlotBytes;
     const i32 = new Int32Array(this.memory.buffer); // shared: never detached by growth
     // One argument row per thread, reused by every call: nothing is allocated per step.
     const table = Array.from({ length: threads }, () => [] as number[]);
@@ -355,7 +356,7 @@ export class Engine {
     const deal = (units: number): number => {
       const parties = Math.min(threads, units);
       for (let t = 0; t < parties; t++) {
-        const at = (claim + t * CLAIM_SLOT_BYTES) >> 2;
+        const at = (claim + t * slotBytes) >> 2;
         const lo = Math.floor((t * units) / parties);
         const hi = Math.floor(((t + 1) * units) / parties);
         i32[at] = lo | (hi << 16);
@@ -376,7 +377,7 @@ export class Engine {
         for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;
-          const slot = claim + t * CLAIM_SLOT_BYTES;
+          const slot = claim + t * slotBytes;
           row.push(layout, C, A, B, bias, M, N, K, flags, scratch + t * scratchStride, slot);
         }
         pool.run('gemm_f32_shared', table, k.gemm_f32_shared, parties);
@@ -400,7 +401,7 @@ export class Engine {
         for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;
-          row.push(claim + t * CLAIM_SLOT_BYTES, ...a);
+          row.push(claim + t * slotBytes, ...a);
         }
         const local = k[name] as unknown as (...args: number[]) => void;
         pool.run(name, table, local, parties);
@@ -410,7 +411,7 @@ export class Engine {
       claimed(name, whole, (a) => (a[at]! < PARALLEL_STEP_FLOATS ? 0 : k.chunk_units(a[at]!)));
     // The finiteness check of the gradients (every step): chunks taken like the optimizer's,
     // each thread writing 1 to `found` (the line after the ranges) if one of its chunks fails.
-    const found = claim + CLAIM_BYTES;
+    const found = claim + MAX_THREADS * slotBytes;
     const checkInto = step(
       'has_non_finite_shared',
       (x: number, n: number, at: number) => {

@@ -335,6 +335,8 @@ export interface Kernels {
   // `claim` and runs the chunks of CHUNK_FLOATS floats it takes.
   /** Units of 4096 floats in an elementwise loop over n floats. */
   chunk_units(n: number): number;
+  /** Bytes between two threads' slots of the work ranges (each on cache lines of its own). */
+  claim_slot_bytes(): number;
   sgd_step_shared(claim: number, ...args: Parameters<Kernels['sgd_step']>): void;
   adam_step_shared(claim: number, ...args: Parameters<Kernels['adam_step']>): void;
   rmsprop_step_shared(claim: number, ...args: Parameters<Kernels['rmsprop_step']>): void;
