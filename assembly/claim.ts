@@ -18,6 +18,8 @@
  * Which thread did which unit never changes a result: every unit writes its own outputs.
  */
 
+import { use_pin_area } from './simd';
+
 /**
  * Three cache lines per slot, none shared with another thread's: a thread's takes from its own
  * range stay in its own core's cache (with 8-byte slots all on one line, until 2026-11-23, every
@@ -38,6 +40,11 @@ const CLAIM_PINS_OFFSET: usize = 64;
  */
 export function claim_pins(claim: usize): usize {
   return claim ? claim + CLAIM_PINS_OFFSET : 0;
+}
+
+/** From now on, this thread's optimizer steps run alone pin at slot `claim` (simd.ts: pinArea). */
+export function pin_to_slot(claim: usize): void {
+  use_pin_area(claim_pins(claim));
 }
 
 /**

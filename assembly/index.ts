@@ -11,7 +11,7 @@ export * from './loss';
 export * from './optim';
 export * from './data';
 export * from './peak';
-export { chunk_units, claim_slot_bytes } from './claim';
+export { chunk_units, claim_slot_bytes, pin_to_slot } from './claim';
 export { simd_relaxed, simd_madd_probe } from './simd';
 
 /** First byte after static data: the host's arena starts here. */

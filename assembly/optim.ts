@@ -259,13 +259,14 @@ export function sgd_step_shared(
   nesterov: i32,
   weightDecay: f32,
 ): void {
+  const alone = pin_area();
   use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     const vel = velocity ? velocity + o : 0;
     sgd_step(params + o, grads + o, vel, chunk_len(u, n), lr, momentum, nesterov, weightDecay);
   }
-  use_pin_area(0);
+  use_pin_area(alone);
 }
 
 /**
@@ -295,6 +296,7 @@ export function adam_step_shared(
   biasCorrection2: f32,
   weightDecay: f32,
 ): void {
+  const alone = pin_area();
   use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
@@ -313,7 +315,7 @@ export function adam_step_shared(
       weightDecay,
     );
   }
-  use_pin_area(0);
+  use_pin_area(alone);
 }
 
 /** rmsprop_step over the chunks this thread claims at `claim`. */
@@ -328,12 +330,13 @@ export function rmsprop_step_shared(
   eps: f32,
   weightDecay: f32,
 ): void {
+  const alone = pin_area();
   use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     rmsprop_step(params + o, grads + o, sq + o, chunk_len(u, n), lr, rho, eps, weightDecay);
   }
-  use_pin_area(0);
+  use_pin_area(alone);
 }
 
 /** adagrad_step over the chunks this thread claims at `claim`. */
@@ -347,10 +350,11 @@ export function adagrad_step_shared(
   eps: f32,
   weightDecay: f32,
 ): void {
+  const alone = pin_area();
   use_pin_area(claim_pins(claim));
   for (let u = claim_next(claim, 0); u * CHUNK_FLOATS < n; u = claim_next(claim, u + 1)) {
     const o = (<usize>u * <usize>CHUNK_FLOATS) << 2;
     adagrad_step(params + o, grads + o, sum + o, chunk_len(u, n), lr, eps, weightDecay);
   }
-  use_pin_area(0);
+  use_pin_area(alone);
 }

@@ -24,11 +24,13 @@ export function madd(a: v128, b: v128, c: v128): v128 {
 }
 
 /**
- * The 128 bytes where the optimizer steps pin their splats: static memory, or, while a thread
- * runs its part of a shared step, that thread's own cache lines (claim.ts: claim_pins; the
- * `_shared` twins set it around their chunks). Until 2026-11-23 every thread stored its splats
- * at the same static address, so each chunk began with the cores writing the same line. A wasm
- * global: each thread's instance has its own.
+ * The 128 bytes where the optimizer steps pin their splats: static memory until the host points
+ * it at its thread's own cache lines (claim.ts: pin_to_slot, once per engine), and, while a
+ * thread runs its part of a shared step, that thread's lines (the `_shared` twins set it around
+ * their chunks). Until 2026-11-23 every thread stored its splats at the same static address, so
+ * each chunk began with the cores writing the same line; and the static area lies in an active
+ * data segment, which every helper's instantiation writes zeros over again. A wasm global: each
+ * thread's instance has its own.
  */
 let pinArea: usize = 0;
 
@@ -37,7 +39,7 @@ export function pin_area(): usize {
   return pinArea ? pinArea : memory.data(128, 16);
 }
 
-/** Pin to `at` (128 bytes) from now on; 0: the static area. */
+/** Pin to `at` (128 bytes, or 0: the static area) from now on. */
 export function use_pin_area(at: usize): void {
   pinArea = at;
 }

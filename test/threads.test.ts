@@ -130,6 +130,10 @@ describe('optimizer steps shared by threads (chunks from their ranges) equal one
           ...Array(4).fill(Math.fround(0.999)),
         ]);
         expect(e.f32(other! + 64, 32).every((x) => x === 0)).toBe(true);
+        // The whole step (no slot) pinned in the calling thread's slot of the engine's own ranges,
+        // not in static memory, which a helper's instantiation rewrites (simd.ts: pinArea).
+        const engineSlot0 = (e as unknown as { claimPtr: number }).claimPtr;
+        expect(Array.from(e.f32(engineSlot0 + 64, 4))).toEqual(Array(4).fill(Math.fround(0.9)));
       } finally {
         for (const r of runs) r.e.close();
       }

@@ -295,6 +295,9 @@ export class Engine {
     // per thread, for MAX_THREADS), then the finiteness flag.
     this.claimPtr = alignUp(this.kernels.heap_base(), ALIGN);
     this.claimSlotBytes = this.kernels.claim_slot_bytes();
+    // Slot 0 is the calling thread's: its optimizer steps pin there rather than in static memory,
+    // which every helper's instantiation rewrites (assembly/simd.ts: pinArea).
+    this.kernels.pin_to_slot(this.claimPtr);
     this.heapBase = this.claimPtr + MAX_THREADS * this.claimSlotBytes + ALIGN;
     this.top = this.heapBase;
     this.ensure(this.heapBase, "the threads' work ranges");

@@ -337,6 +337,8 @@ export interface Kernels {
   chunk_units(n: number): number;
   /** Bytes between two threads' slots of the work ranges (each on cache lines of its own). */
   claim_slot_bytes(): number;
+  /** This thread's optimizer steps run alone pin their splats in slot `claim` (claim.ts). */
+  pin_to_slot(claim: number): void;
   sgd_step_shared(claim: number, ...args: Parameters<Kernels['sgd_step']>): void;
   adam_step_shared(claim: number, ...args: Parameters<Kernels['adam_step']>): void;
   rmsprop_step_shared(claim: number, ...args: Parameters<Kernels['rmsprop_step']>): void;
