@@ -13,7 +13,8 @@
  *        A stored (K, M) is read in place and only its last < 16 rows are copied and padded]
  *     for each panel of 8 columns of C (then one tail panel of 4 or 2):
  *       pack B's panel k-major: (K, 8), zero-padded — nn/tn pack two panels per pass over B,
- *       and read a B narrower than 16 columns in place (a whole panel steps one row of B per k)
+ *       and read a B narrower than 16 columns in place (a whole panel steps one row of B per k);
+ *       nt with K ≤ NT_SHORT_K packs all the panels first (run_panels_nt)
  *       for each 4-row strip of the block: 4×8 tile over all K, then the epilogue
  * In both packed operands the kernel's next k is one fixed pointer step away and the values it
  * needs for one k sit at constant offsets, so every layout runs the same inner loop.
@@ -257,7 +258,8 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
   const rows = min((M + 15) & ~15, MC);
   // + for the row-sparse path (N ≥ ROW_COLS): a second row block, its lists hold (k, value) pairs
   const lists = N >= ROW_COLS ? rows : 0;
-  const dense = TMP_FLOATS + (panel_floats(M, N) + rows + (rows >> 2) + lists) * max(K, 0) + rows;
+  const dense =
+    TMP_FLOATS + (panel_floats(M, N, K) + rows + (rows >> 2) + lists) * max(K, 0) + rows;
   // GEMM_SPARSE_B (gemm_tn_sparse_b): N columns of running sums + one column's list for a k-block
   const sparseB = sparse_b_fits(M, N)
     ? N * sparse_b_sums_col(M) + 2 * min(max(K, 0), sparse_b_kc(M))
@@ -268,11 +270,14 @@ export function gemm_scratch_floats(M: i32, N: i32, K: i32): i32 {
 /**
  * Floats per k of the B panel area: two (K, 8) panels (pack_b_kn_pair, N ≥ 16) or one, or for
  * N ≥ ROW_COLS the row-sparse path's (K, ROW_COLS) panels (pack_b_rowpanel): one, or all
- * ⌈N / ROW_COLS⌉ of them when M spans several row blocks (see row_panels_once).
+ * ⌈N / ROW_COLS⌉ of them when M spans several row blocks (see row_panels_once); with
+ * K ≤ NT_SHORT_K at least all of N's 8-wide panels.
  */
-function panel_floats(M: i32, N: i32): i32 {
-  if (N < ROW_COLS) return N >= 16 ? 16 : 8;
-  return row_panels_once(M, N) ? ((N + ROW_COLS - 1) / ROW_COLS) * ROW_COLS : ROW_COLS;
+function panel_floats(M: i32, N: i32, K: i32): i32 {
+  let f = N < ROW_COLS ? (N >= 16 ? 16 : 8) : ROW_COLS;
+  if (row_panels_once(M, N)) f = ((N + ROW_COLS - 1) / ROW_COLS) * ROW_COLS;
+  // nt with a short K packs every panel of a unit at once (run_panels_nt): N rounded up to 8.
+  return K <= NT_SHORT_K ? max(f, (N + 7) & ~7) : f;
 }
 
 /**
@@ -284,6 +289,9 @@ function panel_floats(M: i32, N: i32): i32 {
 function row_panels_once(M: i32, N: i32): bool {
   return N >= ROW_COLS && M > MC;
 }
+
+/** nt with K at most this packs all of a unit's panels at once (run_panels_nt). */
+const NT_SHORT_K: i32 = 16;
 
 /** Scratch floats for one partial tile (see run_panel): 16 rows × 2 … 4 rows × 8, plus reach. */
 const TMP_FLOATS: i32 = 64;
@@ -313,7 +321,7 @@ function gemm(
   const tmp = scratch; // one partial tile
   const panelB = tmp + (TMP_FLOATS << 2); // (K, 8)
   const panelB2 = panelB + (kBytes << 3); // (K, 8), the next panel (pack_b_kn_pair, N ≥ 16)
-  const packA = panelB + kBytes * <usize>panel_floats(M, N); // ⌈mb/16⌉·4 strips of (K, 4)
+  const packA = panelB + kBytes * <usize>panel_floats(M, N, K); // ⌈mb/16⌉·4 strips of (K, 4)
   const ldb = layout == LAYOUT_NT ? kBytes : ldc; // B's row stride
   // GEMM_SPARSE_A (nn, and tn when it packs A; only when every panel is 8 wide: only the 4×8
   // kernel has a sparse twin): after packed A, each strip's list of non-zero k, then one count
@@ -447,6 +455,12 @@ function gemm(
     const g = u - block * groups;
     const jFirst = g * groupCols;
     const jLast = min(N, jFirst + groupCols);
+    if (K == 0) {
+      // No k at all: C = the epilogue of 0 (the strip kernels read k = 0 unconditionally).
+      const j = (<usize>jFirst) << 2;
+      epilogue_only(cA + j, ldc, min(mc, M - block * mc), jLast - jFirst, bias ? bias + j : 0, f);
+      continue;
+    }
     if (byRow) {
       const once = groupCols == N && row_panels_once(M, N);
       let panel = panelB;
@@ -484,6 +498,26 @@ function gemm(
       continue;
     }
     panelsReady = false; // the strip path below packs its own panels over them
+    if (layout == LAYOUT_NT) {
+      run_panels_nt(
+        cA,
+        ldc,
+        a,
+        aStep,
+        sStride,
+        rowsA,
+        B,
+        ldb,
+        K,
+        jFirst,
+        jLast,
+        bias,
+        f,
+        panelB,
+        tmp,
+      );
+      continue;
+    }
     // The sparse kernel exists for 4×8 tiles only: every panel of the unit must be 8 wide.
     const sparse = stripSparse && ((jLast - jFirst) & 7) == 0;
     // B stored (K, N) with N < 16 is read in place: its rows are short, and a copy would be
@@ -781,6 +815,112 @@ function ukernel_32x1_sparse(sums: usize, a: usize, list: usize, n: i32): void {
 }
 
 /**
+ * nt's columns jFirst … jLast−1 of one row block: each panel of B's rows transposed into
+ * `panel` (pack_b_nk), then run against the block's `rows` rows of packed A; whole 8-wide panels
+ * go straight to ukernel_4x8. With K ≤ NT_SHORT_K (and whole panels and tiles, no bias) all of
+ * the unit's panels are packed first in one call (pack_b_nk_panels), then run one after another.
+ * nt never skips zeros nor reads B in place, so it has this loop of its own, with few live
+ * values, instead of gemm's general one. The MLP's last dX (32×128×10: 16 panels of 10 k, 8
+ * tiles each) spends as much on per-panel work as on 2 of its 10 k: this loop, the direct kernel
+ * call and the one packing call made it ×1.03–1.04 faster each (throwaway A/B, both builds, 41
+ * interleaved rounds, the same bits), from 69% to 77% of the peak loop with the peeled k.
+ */
+function run_panels_nt(
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  rows: i32,
+  B: usize,
+  ldb: usize,
+  K: i32,
+  jFirst: i32,
+  jLast: i32,
+  bias: usize,
+  flags: i32,
+  panel: usize,
+  tmp: usize,
+): void {
+  const zero = f32x4.splat(0);
+  if (K <= NT_SHORT_K && bias == 0 && (rows & 3) == 0 && ((jLast - jFirst) & 7) == 0) {
+    const panels = (jLast - jFirst) >> 3;
+    const pb = (<usize>K) << 5;
+    pack_b_nk_panels(panel, B + <usize>jFirst * ldb, ldb, K, panels);
+    const tiles = rows >> 2;
+    let cp = c + ((<usize>jFirst) << 2);
+    for (let p = 0; p < panels; p++) {
+      ukernel_4x8(cp, ldc, a, aStep, sStride, tiles, panel, 32, K, zero, zero, flags);
+      panel += pb;
+      cp += 32;
+    }
+    return;
+  }
+  for (let j0 = jFirst; j0 < jLast;) {
+    const left = jLast - j0;
+    const nr = left > 4 ? 8 : left > 2 ? 4 : 2;
+    const cols = min(left, nr);
+    pack_b_nk(panel, B + <usize>j0 * ldb, ldb, K, cols, nr);
+    let bias0 = zero;
+    let bias1 = zero;
+    if (bias) {
+      const bp = bias + ((<usize>j0) << 2);
+      bias0 = load_partial(bp, min(cols, 4));
+      if (cols > 4) bias1 = load_partial(bp + 16, cols - 4);
+    }
+    const j = (<usize>j0) << 2;
+    if (cols == 8) {
+      // A whole 8-wide panel: its whole tiles straight to the kernel, then the last rows < 4
+      // (if any) through run_panel.
+      const tiles = rows >> 2;
+      ukernel_4x8(c + j, ldc, a, aStep, sStride, tiles, panel, 32, K, bias0, bias1, flags);
+      const done = tiles << 2;
+      if (done < rows) {
+        const s = a + <usize>tiles * sStride;
+        const cr = c + j + <usize>done * ldc;
+        run_panel(
+          8,
+          cr,
+          ldc,
+          s,
+          aStep,
+          sStride,
+          rows - done,
+          panel,
+          32,
+          K,
+          bias0,
+          bias1,
+          flags,
+          8,
+          tmp,
+        );
+      }
+    } else {
+      const bStep = (<usize>nr) << 2;
+      run_panel(
+        nr,
+        c + j,
+        ldc,
+        a,
+        aStep,
+        sStride,
+        rows,
+        panel,
+        bStep,
+        K,
+        bias0,
+        bias1,
+        flags,
+        cols,
+        tmp,
+      );
+    }
+    j0 += nr;
+  }
+}
+
+/**
  * One B panel of width nr (8, 4 or 2) against `rows` rows of packed A. Whole tiles go straight
  * to C through the panel's micro-kernel; a partial tile (the last rows of an M tail, or every
  * tile of a panel narrower than nr) is computed by the same kernel into `tmp` (flags 0: the raw
@@ -855,8 +995,12 @@ function run_tiles(
  * this kernel runs at 94–96% of the peak loop of assembly/peak.ts in both builds. A is broadcast
  * with `load32_splat`, which V8 emits as one vbroadcastss load; f32.load + f32x4.splat, or one
  * v128.load + 4 lane shuffles, measured 8–15% slower. The k loop is not unrolled by hand (V8
- * already unrolls it twice). The strip loop lives here rather than in the caller so a short K
- * (10 in the MLP's last dX) pays one call per panel, not per tile.
+ * already unrolls it twice; a hand-unrolled K = 10 let TurboFan hoist all 60 loads and spill),
+ * but k = 0 is peeled out of it, as the same madd onto 0 (so the same bits): every batch-32
+ * shape of the MLP ran ×1.02–1.09 faster in the baseline build and the last dX (K = 10) ×1.07 in
+ * the relaxed one (throwaway A/B of both engines in one process, 31 interleaved rounds). Hence
+ * K ≥ 1: gemm finishes K = 0 itself (epilogue_only). The strip loop lives here rather than in
+ * the caller so a short K (10 in the MLP's last dX) pays one call per panel, not per tile.
  * Strip s's A: a + s·sStride, then + aStep per k.  B[k, c] at b + k·bStep + 4c (bStep 32 for a
  * packed panel).
  */
@@ -875,17 +1019,35 @@ function ukernel_4x8(
   flags: i32,
 ): void {
   const bEnd = b + <usize>K * bStep;
+  const zero = f32x4.splat(0);
   for (let t = 0; t < tiles; t++) {
     let ap = a;
     let bp = b;
-    let c00 = f32x4.splat(0);
-    let c01 = f32x4.splat(0);
-    let c10 = f32x4.splat(0);
-    let c11 = f32x4.splat(0);
-    let c20 = f32x4.splat(0);
-    let c21 = f32x4.splat(0);
-    let c30 = f32x4.splat(0);
-    let c31 = f32x4.splat(0);
+    let c00 = zero;
+    let c01 = zero;
+    let c10 = zero;
+    let c11 = zero;
+    let c20 = zero;
+    let c21 = zero;
+    let c30 = zero;
+    let c31 = zero;
+    // k = 0 out of the loop, with the same madd onto 0 as in it (the same bits).
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let av = v128.load32_splat(ap);
+    c00 = madd(av, b0, zero);
+    c01 = madd(av, b1, zero);
+    av = v128.load32_splat(ap, 4);
+    c10 = madd(av, b0, zero);
+    c11 = madd(av, b1, zero);
+    av = v128.load32_splat(ap, 8);
+    c20 = madd(av, b0, zero);
+    c21 = madd(av, b1, zero);
+    av = v128.load32_splat(ap, 12);
+    c30 = madd(av, b0, zero);
+    c31 = madd(av, b1, zero);
+    ap += aStep;
+    bp += bStep;
     while (bp < bEnd) {
       const b0 = v128.load(bp);
       const b1 = v128.load(bp, 16);
@@ -1699,6 +1861,19 @@ function store_full(p: usize, acc: v128, bias: v128, flags: i32): void {
   v128.store(p, acc);
 }
 
+/** `rows` rows of `cols` outputs, ldc bytes apart, set to the epilogue of 0 (K = 0). */
+function epilogue_only(c: usize, ldc: usize, rows: i32, cols: i32, bias: usize, flags: i32): void {
+  const zero = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < cols; v += 4) {
+      const n = min(cols - v, 4);
+      const o = (<usize>v) << 2;
+      store_partial(c + o, zero, bias ? load_partial(bias + o, n) : zero, flags, n);
+    }
+    c += ldc;
+  }
+}
+
 /** store_full for the first n (0..4) lanes only: never reads or writes past them. */
 function store_partial(p: usize, acc: v128, bias: v128, flags: i32, n: i32): void {
   if (n >= 4) {
@@ -1773,6 +1948,16 @@ function pack_b_kn_pair(dst0: usize, dst1: usize, B: usize, ldb: usize, K: i32):
     B += ldb;
     dst0 += 32;
     dst1 += 32;
+  }
+}
+
+/** `panels` whole 8-row panels of B stored (N, K), each transposed to (K, 8), one after another. */
+function pack_b_nk_panels(dst: usize, B: usize, ldb: usize, K: i32, panels: i32): void {
+  const pb = (<usize>K) << 5;
+  for (let p = 0; p < panels; p++) {
+    inline.always(transpose_8xk(dst, B, ldb, K));
+    dst += pb;
+    B += ldb << 3;
   }
 }
 

@@ -392,7 +392,9 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
    * A row computed in an M tail (and a column in an N tail) must have the same bits as when it
    * falls in a full tile: run a small problem and a large one whose leading rows / columns are
    * the same data, then compare the overlap bit for bit. Small dims cover the 4-row and 8- / 4-
-   * column tails; the large M cases cross the 128-row MC block (and its tail).
+   * column tails; the large M cases cross the 128-row MC block (and its tail). Each pair runs
+   * with a bias and without: nt with K ≤ 16, no bias, whole tiles and panels packs all panels
+   * at once (run_panels_nt), so its large cases take that path and the small ones the general.
    */
   for (const layout of LAYOUTS) {
     it(`${layout}: M and N tails give the same bits as full tiles`, () => {
@@ -411,6 +413,11 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
         [2, 10, 33, 16, 37],
         [4, 10, 131, 10, 9],
         [5, 10, 6, 24, 20],
+        // short K (nt: every panel packed at once when the product allows it)
+        [6, 13, 32, 128, 10],
+        [30, 16, 32, 16, 16],
+        [32, 12, 32, 24, 1],
+        [7, 9, 36, 40, 17],
       ]) {
         const a = new Float32Array(Ml * K);
         const b = new Float32Array(K * Nl);
@@ -436,14 +443,17 @@ describe.each(BUILDS)('gemm determinism, %s build', (build) => {
           for (let i = 0; i < M; i++) env.C.set(cOld.subarray(i * Nl, i * Nl + N), i * N);
         };
         const flags = GEMM_ACCUMULATE | GEMM_RELU;
-        store(Ms, Ns);
-        const small = env.run(layout, Ms, Ns, K, flags, true).slice();
-        store(Ml, Nl);
-        const large = env.run(layout, Ml, Nl, K, flags, true).slice();
-        for (let i = 0; i < Ms; i++) {
-          const rowSmall = bits(small.subarray(i * Ns, (i + 1) * Ns));
-          const rowLarge = bits(large.subarray(i * Nl, i * Nl + Ns));
-          expect(rowSmall, `${layout} row ${i} of ${Ms}×${Ns} vs ${Ml}×${Nl}`).toEqual(rowLarge);
+        for (const withBias of [true, false]) {
+          store(Ms, Ns);
+          const small = env.run(layout, Ms, Ns, K, flags, withBias).slice();
+          store(Ml, Nl);
+          const large = env.run(layout, Ml, Nl, K, flags, withBias).slice();
+          for (let i = 0; i < Ms; i++) {
+            const rowSmall = bits(small.subarray(i * Ns, (i + 1) * Ns));
+            const rowLarge = bits(large.subarray(i * Nl, i * Nl + Ns));
+            const what = `${layout} row ${i} of ${Ms}×${Ns} vs ${Ml}×${Nl}, bias ${withBias}`;
+            expect(rowSmall, what).toEqual(rowLarge);
+          }
         }
       }
     });
