@@ -110,32 +110,114 @@ export function formatCoreContention(c: CoreContention): string {
   );
 }
 
+/** Floats per measurement of StepAfter: 1 MiB of parameters, used as their own gradients. */
+const STEP_FLOATS = 262_144;
+
+/**
+ * An optimizer step (sgd_step, threads build, baseline) over 1 MiB of parameters on this thread,
+ * in µs: `afterRead` right after the other core read those parameters, as the
+ * shared engine's forward reads the weights before each update (so this step's writes must
+ * invalidate that core's copies); `afterWrite` right after the other core updated them itself;
+ * `local` right after this thread's own step. Medians of 9 passes.
+ */
+export interface StepAfter {
+  afterRead: number;
+  afterWrite: number;
+  local: number;
+}
+
 /**
  * How far apart the two threads' cores are: the round trip of one cache line between this thread
  * and a worker that answers each odd value with the next even one. On this machine kind it is
  * bimodal, ≈ 110–170 ns in one state and ≈ 320–440 ns in the other (the host placing the VM's
  * two vCPUs on nearby or distant cores), and two-thread epochs of the shared engine run about
  * half as fast in the distant state, while two threads that share nothing do not slow down
- * (README, Threads). The worker sleeps between measurements.
+ * (README, Threads). The worker sleeps between measurements. `measureStep` times what that
+ * distance costs the engine (StepAfter).
  */
 export class RoundTripProbe {
-  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly control = new Int32Array(new SharedArrayBuffer(16));
   private readonly worker: Worker;
+  private readonly kernels: {
+    sgd_step(p: number, g: number, v: number, n: number, lr: number, ...z: number[]): void;
+  };
+  private readonly params = 65536;
+  private readonly grads = 65536;
 
   constructor() {
-    // [0] the ball (odd: the worker's turn), [1] 1 = answer, 0 = sleep, −1 = exit.
+    const module = new WebAssembly.Module(readFileSync(wasmPath('baseline', true)));
+    const memory = new WebAssembly.Memory({ initial: 48, maximum: 65536, shared: true });
+    const abort = (): never => {
+      throw new Error('abort');
+    };
+    this.kernels = new WebAssembly.Instance(module, { env: { memory, abort } })
+      .exports as unknown as RoundTripProbe['kernels'];
+    new Float32Array(memory.buffer, this.params, 2 * STEP_FLOATS).fill(1e-3);
+    // [0] the ball (odd: the worker's turn), [1] 1 = answer, 2 = read the parameters once,
+    // 3 = step them once (for each new request number in [3], then [2] = it), 0 = sleep,
+    // −1 = exit.
     this.worker = new Worker(
-      `const c = new Int32Array(require('node:worker_threads').workerData);
+      `const { control, module, memory, params, grads, n } = require('node:worker_threads').workerData;
+      const c = new Int32Array(control);
+      const k = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
       for (;;) {
         const mode = Atomics.load(c, 1);
         if (mode < 0) break;
         if (mode === 0) { Atomics.wait(c, 1, 0); continue; }
-        const v = Atomics.load(c, 0);
-        if (v & 1) Atomics.store(c, 0, v + 1);
+        if (mode === 1) {
+          const v = Atomics.load(c, 0);
+          if (v & 1) Atomics.store(c, 0, v + 1);
+          continue;
+        }
+        const job = Atomics.load(c, 3);
+        if (job === Atomics.load(c, 2)) continue;
+        if (mode === 2) k.has_non_finite(params, n);
+        else k.sgd_step(params, grads, 0, n, 1e-6, 0, 0, 0);
+        Atomics.store(c, 2, job);
       }`,
-      { eval: true, workerData: this.control.buffer },
+      {
+        eval: true,
+        workerData: {
+          control: this.control.buffer,
+          module,
+          memory,
+          params: this.params,
+          grads: this.grads,
+          n: STEP_FLOATS,
+        },
+      },
     );
     this.worker.unref();
+  }
+
+  /** An optimizer step's µs here after the other core read or updated the parameters, and alone. */
+  measureStep(): StepAfter {
+    const c = this.control;
+    const step = (): number => {
+      const t = performance.now();
+      this.kernels.sgd_step(this.params, this.grads, 0, STEP_FLOATS, 1e-6, 0, 0, 0);
+      return (performance.now() - t) * 1000;
+    };
+    const other = (mode: 2 | 3): void => {
+      const job = Atomics.load(c, 3) + 1;
+      Atomics.store(c, 3, job);
+      Atomics.store(c, 1, mode);
+      Atomics.notify(c, 1);
+      while (Atomics.load(c, 2) !== job);
+    };
+    const afterRead: number[] = [];
+    const afterWrite: number[] = [];
+    const local: number[] = [];
+    step();
+    for (let pass = 0; pass < 9; pass++) {
+      other(2);
+      afterRead.push(step());
+      local.push(step());
+      other(3);
+      afterWrite.push(step());
+    }
+    Atomics.store(c, 1, 0);
+    return { afterRead: median(afterRead), afterWrite: median(afterWrite), local: median(local) };
   }
 
   /** Nanoseconds per round trip over `trips` round trips (after 2,000 untimed ones). */

@@ -15,7 +15,7 @@ import type { Engine } from '../src/engine/engine.js';
 import { createModel } from '../src/nn/create.js';
 import { presetNames } from '../src/nn/presets.js';
 import { fit, predict } from '../src/train/fit.js';
-import { RoundTripProbe } from './cores.js';
+import { RoundTripProbe, type StepAfter } from './cores.js';
 import { halfEpochsAtOnce } from './halves.js';
 import { median } from './timing.js';
 
@@ -35,6 +35,12 @@ export interface ThreadsResult {
    * just before each round's epoch, in ns, so a slow round can be told from a distant placement.
    */
   roundTripNs?: number[];
+  /**
+   * Likewise: an optimizer step over 1 MiB of weights that the other core had just read, and the
+   * same step right after itself, in µs (RoundTripProbe.measureStep), before each round.
+   */
+  stepAfterReadUs?: number[];
+  stepLocalUs?: number[];
   medianEpochSeconds: number | null;
   /** One thread's median epoch over this row's. */
   speedup: number | null;
@@ -68,6 +74,7 @@ export async function benchThreads(
       const inference = new Map<number, number[]>(counts.map((t) => [t, []]));
       const halves: number[] = [];
       const roundTrips = new Map<number, number[]>(counts.map((t) => [t, []]));
+      const steps = new Map<number, StepAfter[]>(counts.map((t) => [t, []]));
       let build = '';
       for (let round = 0; round < rounds; round++) {
         for (const threads of counts) {
@@ -75,7 +82,10 @@ export async function benchThreads(
             build = engine.build;
             const model = createModel(name, { seed: 1, engine });
             if (trainModels.has(name)) {
-              if (threads > 1) roundTrips.get(threads)!.push(probe.measure());
+              if (threads > 1) {
+                roundTrips.get(threads)!.push(probe.measure());
+                steps.get(threads)!.push(probe.measureStep());
+              }
               const { history } = fit(model, data, {
                 epochs: 1,
                 batchSize: 32,
@@ -103,7 +113,13 @@ export async function benchThreads(
           build,
           threads,
           epochSeconds: e,
-          ...(threads > 1 && e.length ? { roundTripNs: roundTrips.get(threads)! } : {}),
+          ...(threads > 1 && e.length
+            ? {
+                roundTripNs: roundTrips.get(threads)!,
+                stepAfterReadUs: steps.get(threads)!.map((x) => x.afterRead),
+                stepLocalUs: steps.get(threads)!.map((x) => x.local),
+              }
+            : {}),
           medianEpochSeconds: e.length ? median(e) : null,
           speedup: e.length && one.length ? median(one) / median(e) : null,
           inferenceImagesPerSecond: median(inference.get(threads)!),
@@ -161,7 +177,10 @@ export function formatThreadsTable(rows: ThreadsResult[]): string {
     .map(
       (r) =>
         `${r.model}, ${r.threads} threads: a cache line's round trip between the cores before ` +
-        `each round ${r.roundTripNs!.map((ns) => ns.toFixed(0)).join(', ')} ns`,
+        `each round ${r.roundTripNs!.map((ns) => ns.toFixed(0)).join(', ')} ns; an optimizer ` +
+        `step over 1 MiB of weights the other core had just read ` +
+        `${(r.stepAfterReadUs ?? []).map((us) => us.toFixed(0)).join(', ')} µs, right after ` +
+        `itself ${(r.stepLocalUs ?? []).map((us) => us.toFixed(0)).join(', ')} µs`,
     );
   return [...table, ...trips].join('\n');
 }
