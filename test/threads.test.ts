@@ -26,7 +26,7 @@ import type { Model } from '../src/nn/model.js';
 import { fit, predict, type FitOptions } from '../src/train/fit.js';
 import { BUILDS } from './builds.js';
 import { Rng } from '../src/engine/rng.js';
-import { waitChange } from '../src/engine/threads.js';
+import { ThreadPool, waitChange, type SpawnHelper } from '../src/engine/threads.js';
 import { put, randomFloats } from './helpers.js';
 
 const hash = (m: Model): string => createHash('sha256').update(m.parameters()).digest('hex');
@@ -555,5 +555,37 @@ describe('waitChange: the hand-off between threads spins briefly, then sleeps un
     expect(value).toBe(7);
     // 50 µs of spinning could not have seen a store made ~40 ms later: it slept and was woken.
     expect(waited).toBeGreaterThan(20);
+  });
+});
+
+describe('ThreadPool: a helper that cannot start', () => {
+  it('is marked dead, and the calling thread runs its shares instead of waiting forever', () => {
+    // A module importing a function the helpers do not provide: instantiating it throws.
+    const bytes = new Uint8Array([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02,
+      0x0f, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x07, 0x6d, 0x69, 0x73, 0x73, 0x69, 0x6e, 0x67, 0x00,
+      0x00,
+    ]);
+    const module = new WebAssembly.Module(bytes);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const spawn: SpawnHelper = (source, init) => {
+      const worker = new Worker(
+        `const { workerData } = require('node:worker_threads'); ${source}(workerData);`,
+        { eval: true, workerData: init },
+      );
+      worker.on('error', () => {}); // the helper rethrows its instantiation error
+      return worker;
+    };
+    const pool = new ThreadPool(module, memory, 3, ['step'], spawn);
+    try {
+      const ran: number[][] = [];
+      pool.run('step', [[10], [11], [12]], (...args) => ran.push(args));
+      expect(ran).toEqual([[10], [11], [12]]);
+      ran.length = 0;
+      pool.run('step', [[20], [21]], (...args) => ran.push(args));
+      expect(ran).toEqual([[20], [21]]);
+    } finally {
+      pool.terminate();
+    }
   });
 });

@@ -434,8 +434,7 @@ export class Engine {
       k.conv2d_direct_c1_backward_weight,
       (a) => (a[3]! * a[10]! * a[11]! * a[6]! * a[7]! * a[8]! < PARALLEL_RANGE_FLOATS ? 0 : a[7]!),
     );
-    // Kernels independent per image or per element: one contiguous range per thread (static,
-    // but a range whose helper has not started is taken back by the caller, see ThreadPool.run).
+    // Kernels independent per image or per element: one contiguous range per thread (static).
     const ranges = <N extends RangeKernel>(name: N): Kernels[N] => {
       const split: RangeSplit = RANGE_SPLITS[name];
       const whole = k[name] as unknown as (...args: number[]) => void;

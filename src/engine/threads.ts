@@ -6,15 +6,19 @@
  * (its share of the work: a GEMM's units or chunks of the parameters from its own range of them,
  * taking the others' once that is done — assembly/claim.ts —, or a range of a batch's images)
  * and the calling thread computes share 0 itself — on two cores a coordinator that only waited
- * was slower (DESIGN.md). Then, for each helper's share, the caller either finds that the helper
- * took it and waits for it, or takes it back and runs it itself: a helper that has not started
- * yet (its core busy with another process, a slow wake-up) never holds the caller up. Jobs and
- * completions travel through a small SharedArrayBuffer of their own:
+ * was slower (DESIGN.md). Then it waits for each helper's share. A helper that starts late (its
+ * core busy, a slow wake-up) costs little: in the claimed kernels the caller takes the units of
+ * that helper's range once its own are done, and the helper, when it runs, finds none left.
+ * Until 2026-11-23 the caller also took back a share whose helper had not started it yet and ran
+ * it itself (a compare-and-exchange on the job); with that, four-thread `mlp-256-128` epochs
+ * ended on other weights than one thread's in about 1 of 11 (a race whose mechanism was not
+ * found), and in none of hundreds without it, at the same speed (README, Threads). A helper whose
+ * module fails to instantiate marks itself dead, and the caller runs its shares instead.
+ * Jobs and completions travel through a small SharedArrayBuffer of their own:
  *
  *   control  Int32Array, one 64-byte line per helper t: [t·16] job sequence number (−1: exit),
- *            [t·16 + 1] the sequence number of the last job it finished, [t·16 + 2] that of the
- *            last job that threw, [t·16 + 3] that of the last job taken — by the helper or back
- *            by the caller: whichever moves it to the job's number first with compareExchange
+ *            [t·16 + 1] the sequence number of the last job it finished (HELPER_DEAD: it could
+ *            not start), [t·16 + 2] that of the last job that threw
  *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1…16] the arguments,
  *            zero-filled (pointers and sizes are exact in f64; f32 scalars too)
  *
@@ -41,6 +45,8 @@ export const MAX_THREADS = 256;
 
 const LINE_INTS = 16;
 const JOB_SLOTS = 32;
+/** A helper's "last job finished" when its module failed to instantiate (helperMain). */
+const HELPER_DEAD = -2;
 /** Arguments per job; a helper passes all of them (unused slots are 0). */
 const MAX_ARGS = 16;
 /**
@@ -78,29 +84,34 @@ export function waitChange(control: Int32Array, at: number, value: number, micro
  */
 function helperMain(init: HelperInit, started?: () => void): void {
   const { control, jobs, index, names, spinMicros } = init;
-  const instance = new WebAssembly.Instance(init.module, {
-    env: {
-      memory: init.memory,
-      abort: (_m: number, _f: number, line: number, column: number) => {
-        throw new Error(`mnist-wasm kernel aborted at ${line}:${column} (helper thread)`);
-      },
-    },
-  });
-  const exports = instance.exports as Record<string, (...args: number[]) => void>;
-  const fns = names.map((n) => exports[n]!);
-  started?.();
   const seqAt = index * 16;
   const doneAt = seqAt + 1;
-  const takenAt = seqAt + 3;
+  let fns: ((...args: number[]) => void)[];
+  try {
+    const instance = new WebAssembly.Instance(init.module, {
+      env: {
+        memory: init.memory,
+        abort: (_m: number, _f: number, line: number, column: number) => {
+          throw new Error(`mnist-wasm kernel aborted at ${line}:${column} (helper thread)`);
+        },
+      },
+    });
+    const exports = instance.exports as Record<string, (...args: number[]) => void>;
+    fns = names.map((n) => exports[n]!);
+  } catch (error) {
+    // HELPER_DEAD (the caller runs this helper's shares from now on); a literal: this function
+    // is sent as source text.
+    Atomics.store(control, doneAt, -2);
+    Atomics.notify(control, doneAt);
+    throw error;
+  }
+  started?.();
   const job = index * 32;
   let seen = 0;
   for (;;) {
     const seq = waitChange(control, seqAt, seen, spinMicros);
     if (seq < 0) return;
     seen = seq;
-    // Take the job unless the caller took it back first (then it ran there: skip it).
-    const taken = Atomics.load(control, takenAt);
-    if (taken === seq || Atomics.compareExchange(control, takenAt, taken, seq) !== taken) continue;
     // Always MAX_ARGS arguments (a wasm export ignores the extra ones): no array, no spread.
     const a = job + 1;
     try {
@@ -211,15 +222,15 @@ export class ThreadPool {
     }
     if (count > 0) local(...shares[0]!);
     for (let t = 1; t < count; t++) {
-      const takenAt = t * LINE_INTS + 3;
-      const taken = Atomics.load(this.control, takenAt);
-      if (taken !== seq && Atomics.compareExchange(this.control, takenAt, taken, seq) === taken) {
-        local(...shares[t]!); // taken back: the helper has not started it and never will
-        continue;
-      }
       const doneAt = t * LINE_INTS + 1;
       let done = Atomics.load(this.control, doneAt);
-      while (done !== seq) done = waitChange(this.control, doneAt, done, SPIN_MICROS);
+      while (done !== seq) {
+        if (done === HELPER_DEAD) {
+          local(...shares[t]!); // this helper never started and never will
+          break;
+        }
+        done = waitChange(this.control, doneAt, done, SPIN_MICROS);
+      }
     }
     for (let t = 1; t < count; t++) {
       if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
