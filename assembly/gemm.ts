@@ -581,28 +581,24 @@ function gemm(
             );
           }
         }
-        const done = strips << 2;
-        if (done < rowsA) {
-          const s = a + <usize>strips * sStride;
-          const c = cA + j + <usize>done * ldc;
-          run_panel(
-            nr,
-            c,
-            ldc,
-            s,
-            aStep,
-            sStride,
-            rowsA - done,
-            panel,
-            bStep,
-            K,
-            bias0,
-            bias1,
-            f,
-            cols,
-            tmp,
-          );
-        }
+        rows_after_strips(
+          nr,
+          cA + j,
+          ldc,
+          a,
+          aStep,
+          sStride,
+          strips,
+          rowsA,
+          panel,
+          bStep,
+          K,
+          bias0,
+          bias1,
+          f,
+          cols,
+          tmp,
+        );
       } else if (rowsA) {
         run_panel(
           nr,
@@ -874,28 +870,24 @@ function run_panels_nt(
       // (if any) through run_panel.
       const tiles = rows >> 2;
       ukernel_4x8(c + j, ldc, a, aStep, sStride, tiles, panel, 32, K, bias0, bias1, flags);
-      const done = tiles << 2;
-      if (done < rows) {
-        const s = a + <usize>tiles * sStride;
-        const cr = c + j + <usize>done * ldc;
-        run_panel(
-          8,
-          cr,
-          ldc,
-          s,
-          aStep,
-          sStride,
-          rows - done,
-          panel,
-          32,
-          K,
-          bias0,
-          bias1,
-          flags,
-          8,
-          tmp,
-        );
-      }
+      rows_after_strips(
+        8,
+        c + j,
+        ldc,
+        a,
+        aStep,
+        sStride,
+        tiles,
+        rows,
+        panel,
+        32,
+        K,
+        bias0,
+        bias1,
+        flags,
+        8,
+        tmp,
+      );
     } else {
       const bStep = (<usize>nr) << 2;
       run_panel(
@@ -918,6 +910,47 @@ function run_panels_nt(
     }
     j0 += nr;
   }
+}
+
+/** After `strips` whole 4-row strips of a panel at c, the rows left of `rows` through run_panel. */
+function rows_after_strips(
+  nr: i32,
+  c: usize,
+  ldc: usize,
+  a: usize,
+  aStep: usize,
+  sStride: usize,
+  strips: i32,
+  rows: i32,
+  panel: usize,
+  bStep: usize,
+  K: i32,
+  bias0: v128,
+  bias1: v128,
+  flags: i32,
+  cols: i32,
+  tmp: usize,
+): void {
+  const done = strips << 2;
+  if (done >= rows) return;
+  const s = a + <usize>strips * sStride;
+  run_panel(
+    nr,
+    c + <usize>done * ldc,
+    ldc,
+    s,
+    aStep,
+    sStride,
+    rows - done,
+    panel,
+    bStep,
+    K,
+    bias0,
+    bias1,
+    flags,
+    cols,
+    tmp,
+  );
 }
 
 /**
