@@ -3,6 +3,7 @@
  *   forward:  out (B, N) = inp (B, K) · W (K, N) + b (N)            → gemm_f32_nn with bias
  *   backward: dW (K, N)  = inpᵀ · dout,  dinp (B, K) = dout · Wᵀ    → gemm_f32_tn, gemm_f32_nt
  *             db (N)     = Σ_b dout[b, :]                           → dense_bias_backward
+ * A layer cut into two input shards sums their products with dense_sum_bias_act.
  */
 import { GEMM_ACCUMULATE } from './gemm';
 
@@ -30,5 +31,41 @@ export function dense_bias_backward(dbias: usize, dout: usize, B: i32, N: i32, f
       p += rowBytes;
     }
     store<f32>(dbias + col, acc);
+  }
+}
+
+/**
+ * out (B, N) = act((out + other) + bias), act ReLU (x < 0 ? 0 : x, as the GEMM epilogue, so NaN
+ * stays NaN) when `relu` ≠ 0, bias 0 for none: a layer computed as two shard products (each over
+ * half of its inputs, src/nn/workspace.ts), summed in that fixed order, then its epilogue.
+ */
+export function dense_sum_bias_act(
+  out: usize,
+  other: usize,
+  bias: usize,
+  B: i32,
+  N: i32,
+  relu: i32,
+): void {
+  const rowBytes = (<usize>N) << 2;
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < B; b++) {
+    const o = out + <usize>b * rowBytes;
+    const p = other + <usize>b * rowBytes;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const c = (<usize>j) << 2;
+      let x = f32x4.add(v128.load(o + c), v128.load(p + c));
+      if (bias) x = f32x4.add(x, v128.load(bias + c));
+      if (relu) x = f32x4.pmax(x, zero);
+      v128.store(o + c, x);
+    }
+    for (; j < N; j++) {
+      const c = (<usize>j) << 2;
+      let x = load<f32>(o + c) + load<f32>(p + c);
+      if (bias) x += load<f32>(bias + c);
+      if (relu && x < 0) x = 0;
+      store<f32>(o + c, x);
+    }
   }
 }

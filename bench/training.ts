@@ -14,7 +14,7 @@ import { createEngine } from '../src/engine/node.js';
 import { createModel } from '../src/nn/create.js';
 import { Workspace } from '../src/nn/workspace.js';
 import { presetNames } from '../src/nn/presets.js';
-import { fit, loadBatch, setOrder, stage } from '../src/train/fit.js';
+import { fit, forwardTraining, setOrder, stage } from '../src/train/fit.js';
 import { Optimizer } from '../src/train/optimizer.js';
 import { Rng } from '../src/engine/rng.js';
 import { median } from './timing.js';
@@ -46,6 +46,7 @@ function stepBenchmark(
 ): { hz: number; rme: number } {
   const model = createModel(name, { seed: 1, engine: createEngine({ simd, sparseInput }) });
   const ws = new Workspace(model, batchSize);
+  ws.dropoutRng = new Rng(1);
   const staged = stage(model, data.train);
   const optimizer = new Optimizer(model, { type: 'adam', learningRate: 1e-3 });
   const order = new Int32Array(data.train.count);
@@ -55,8 +56,7 @@ function stepBenchmark(
   let start = 0;
   const step = (): void => {
     if (start + batchSize > order.length) start = 0;
-    loadBatch(ws, staged, start, batchSize);
-    ws.forward(batchSize);
+    forwardTraining(ws, staged, start, batchSize);
     ws.loss(batchSize, 'crossentropy', true);
     ws.backward(batchSize);
     optimizer.step();

@@ -12,6 +12,7 @@ import {
   adamRef,
   argmaxRef,
   biasBackwardRef,
+  gatherColumnsRef,
   gatherNormalizeRef,
   mseRef,
   reluBackwardRef,
@@ -19,6 +20,7 @@ import {
   sgdRef,
   softmaxRef,
   softmaxXentRef,
+  sumBiasActRef,
 } from './reference/kernels.js';
 
 const SIZES = [0, 1, 3, 4, 5, 15, 16, 17, 33, 784, 1000];
@@ -229,6 +231,38 @@ describe('optimizers', () => {
   });
 });
 
+describe('dense_sum_bias_act (the sum of two shard products and the epilogue)', () => {
+  for (const B of [0, 1, 3, 32]) {
+    it.each(COLS)(
+      `matches the reference exactly, B=${B}, N=%i, with and without bias and ReLU`,
+      (N) => {
+        const e = createEngine();
+        const rng = new Rng(B * 131 + N);
+        const a = randomFloats(rng, B * N);
+        const b = randomFloats(rng, B * N);
+        const bias = randomFloats(rng, N);
+        if (B * N > 2) {
+          a[1] = NaN; // stays NaN through the sum and ReLU
+          b[2] = -Infinity;
+        }
+        const biasPtr = put(e, bias);
+        for (const withBias of [false, true]) {
+          for (const relu of [false, true]) {
+            const out = put(e, a);
+            const other = put(e, b);
+            e.kernels.dense_sum_bias_act(out, other, withBias ? biasPtr : 0, B, N, relu ? 1 : 0);
+            const want = sumBiasActRef(a, b, withBias ? bias : undefined, B, N, relu);
+            expect(Array.from(e.f32(out, B * N)), `bias ${withBias}, relu ${relu}`).toEqual(
+              Array.from(want),
+            );
+            expect(Array.from(e.f32(other, B * N)), 'other is only read').toEqual(Array.from(b));
+          }
+        }
+      },
+    );
+  }
+});
+
 describe('batch staging', () => {
   it.each([1, 15, 16, 17, 784])('gather_normalize_u8 and gather_labels, D=%i', (D) => {
     const e = createEngine();
@@ -249,5 +283,36 @@ describe('batch staging', () => {
       Array.from(gatherNormalizeRef(images, indices, D, 1 / 255)),
     );
     expect(Array.from(e.i32(labp, indices.length))).toEqual(Array.from(indices, (i) => labels[i]!));
+  });
+
+  it.each([
+    [784, 0, 400],
+    [784, 400, 384],
+    [784, 392, 392],
+    [17, 1, 15],
+    [17, 16, 1],
+    [40, 3, 0],
+  ])('gather_normalize_u8_cols, D=%i, columns %i + %i', (D, col0, cols) => {
+    const e = createEngine();
+    const rng = new Rng(D * 7 + col0);
+    const rows = 9;
+    const images = Uint8Array.from({ length: rows * D }, () => rng.nextInt(256));
+    images[col0] = 255;
+    for (const indices of [
+      new Int32Array([8, 0, 3, 3, 5]),
+      new Int32Array([4]),
+      new Int32Array(),
+    ]) {
+      const ip = put(e, images);
+      const xp = put(e, indices);
+      const n = indices.length * cols;
+      // One float past the block: a sentinel the kernel must not write.
+      const outp = put(e, new Float32Array(n + 1).fill(-7));
+      e.kernels.gather_normalize_u8_cols(outp, ip, xp, indices.length, D, col0, cols, 1 / 255);
+      expect(Array.from(e.f32(outp, n))).toEqual(
+        Array.from(gatherColumnsRef(images, indices, D, col0, cols, 1 / 255)),
+      );
+      expect(e.f32(outp + n * 4, 1)[0]).toBe(-7);
+    }
   });
 });

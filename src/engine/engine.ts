@@ -140,9 +140,15 @@ export const POOL_KERNELS = [
   'adagrad_step_shared',
   'has_non_finite_shared',
   'conv2d_direct_c1_backward_weight_shared',
+  // Run as shards (Engine.shards): one whole call per thread, each on its own operands.
+  'gemm_f32_nn',
+  'gemm_f32_tn',
+  'gather_normalize_u8_cols',
   ...(Object.keys(RANGE_SPLITS) as RangeKernel[]),
 ] as const;
 type PoolKernel = (typeof POOL_KERNELS)[number];
+/** Kernels Engine.shards runs. */
+export type ShardKernel = 'gemm_f32_nn' | 'gemm_f32_tn' | 'gather_normalize_u8_cols';
 /**
  * Below these sizes a call stays on one thread. A hand-over costs ≈ 5–10 µs of the critical path
  * (waking the helper, its slower start, the wait for the later share; measured on a 2-core
@@ -287,6 +293,7 @@ export class Engine {
     this.maxPages = maxPages;
     // The raw exports, not the loader's demangled wrappers: kernels take only numbers.
     this.kernels = instance.exports as unknown as Kernels;
+    this.raw = this.kernels;
     this.build = this.kernels.simd_relaxed() ? 'relaxed' : 'baseline';
     // (1 + 2⁻¹²)² − (1 + 2⁻¹¹) is 2⁻²⁴ exactly; rounding the product first loses it.
     const x = 1 + 2 ** -12;
@@ -334,6 +341,43 @@ export class Engine {
   }
 
   private pool: ThreadPool | undefined;
+  /** The module's exports, as the constructor found them (attachPool wraps `kernels`). */
+  private readonly raw: Kernels;
+  /**
+   * Regions (by their first float's address) whose shared elementwise steps — the optimizer's,
+   * the finiteness check — give thread 0 the floats below a cut and thread 1 the rest, when two
+   * threads share them (splitAt).
+   */
+  private readonly cuts = new Map<number, number>();
+
+  /**
+   * Call `name` once per share, share t on thread t (the calling thread runs share 0) and return
+   * when all are done; without a pool, or with fewer threads than shares, this thread runs the
+   * rest in order. Each share must write its own outputs, so the results do not depend on where
+   * a share ran. Used for a layer cut into shards (Workspace: the first layer's input halves),
+   * which keep each half's weights, gradients and inputs on one core step after step.
+   */
+  shards(name: ShardKernel, shares: readonly (readonly number[])[]): void {
+    const fn = this.raw[name] as unknown as (...args: number[]) => void;
+    const parties = Math.min(this.pool?.threads ?? 1, shares.length);
+    let t = 0;
+    if (parties > 1) {
+      this.pool!.run(name, shares, fn, parties);
+      t = parties;
+    }
+    for (; t < shares.length; t++) fn(...shares[t]!);
+  }
+
+  /**
+   * From now on, when two threads share an optimizer step or finiteness check over the region
+   * that starts at `ptr`, thread 0 takes the floats below `floats` (rounded up to whole units)
+   * and thread 1 the rest — the same parts of the weights its shards compute (Workspace).
+   * `floats` ≤ 0 forgets the region.
+   */
+  splitAt(ptr: number, floats: number): void {
+    if (floats > 0) this.cuts.set(ptr, floats);
+    else this.cuts.delete(ptr);
+  }
 
   /**
    * Share the GEMMs (units of C, dealt out as one contiguous range per thread; a thread whose
@@ -356,8 +400,16 @@ export class Engine {
     const table = Array.from({ length: threads }, () => [] as number[]);
     // Deal a shared call's units out as one contiguous range per thread (assembly/claim.ts):
     // slot t holds [lo | hi << 16, t | parties << 16]. Returns the number of threads to run.
-    const deal = (units: number): number => {
+    // `cut`: thread 0's range ends there (two threads only; see splitAt).
+    const deal = (units: number, cut?: number): number => {
       const parties = Math.min(threads, units);
+      if (parties === 2 && cut !== undefined && cut > 0 && cut < units) {
+        i32[claim >> 2] = cut << 16;
+        i32[(claim >> 2) + 1] = 2 << 16;
+        i32[(claim + slotBytes) >> 2] = cut | (units << 16);
+        i32[((claim + slotBytes) >> 2) + 1] = 1 | (2 << 16);
+        return 2;
+      }
       for (let t = 0; t < parties; t++) {
         const at = (claim + t * slotBytes) >> 2;
         const lo = Math.floor((t * units) / parties);
@@ -400,7 +452,8 @@ export class Engine {
       (...a: number[]): void => {
         const u = units(a);
         if (u < 2 || u > CLAIM_MAX_UNITS) return whole(...a);
-        const parties = deal(u);
+        const cut = this.cuts.get(a[0]!);
+        const parties = deal(u, cut === undefined ? undefined : k.chunk_units(cut));
         for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;

@@ -83,6 +83,19 @@ export interface Kernels {
   /** dbias[N] (= or +=) Σ_b dout[b, :]; flags as GEMM (only GEMM_ACCUMULATE is read). */
   dense_bias_backward(dbias: number, dout: number, B: number, N: number, flags: number): void;
 
+  /**
+   * out (B, N) = act((out + other) + bias), act ReLU (x < 0 ? 0 : x) when relu ≠ 0, bias (N) or
+   * 0 for none: the sum of a layer's two shard products and its epilogue (Workspace).
+   */
+  dense_sum_bias_act(
+    out: number,
+    other: number,
+    bias: number,
+    B: number,
+    N: number,
+    relu: number,
+  ): void;
+
   // activations.ts
   relu_forward(out: number, inp: number, n: number): void;
   /** dinp = dout ⊙ (out > 0); `out` is the forward output (ReLU's derivative is readable from it). */
@@ -354,6 +367,20 @@ export interface Kernels {
     indices: number,
     B: number,
     D: number,
+    scale: number,
+  ): void;
+  /**
+   * dst (B, cols) = bytes col0 … col0 + cols − 1 of images[indices[b]] (D bytes each) · scale:
+   * one block of pixel columns of the batch (the first layer's input shards, Workspace).
+   */
+  gather_normalize_u8_cols(
+    dst: number,
+    images: number,
+    indices: number,
+    B: number,
+    D: number,
+    col0: number,
+    cols: number,
     scale: number,
   ): void;
   /** dst[b] = labels[indices[b]] (uint8 → i32). */

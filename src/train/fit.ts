@@ -1,9 +1,10 @@
 /**
  * Training and evaluation loops. The dataset's uint8 pixels and labels are copied into the model's
  * arena once per run, with an order buffer of row indices (identity, or the epoch's shuffle, written
- * once per epoch). Per step, `gather_normalize_u8` stages the batch's rows straight from there, then
- * forward, loss, backward and one optimizer call over the parameter region: nothing crosses from
- * JavaScript and nothing is allocated per step.
+ * once per epoch). Per step the workspace gathers the batch's rows straight from there (as floats,
+ * or as the first layer's input shards: forwardTraining), then forward, loss, backward and one
+ * optimizer call over the parameter region: nothing crosses from JavaScript and nothing is
+ * allocated per step.
  */
 import type { Dataset, DataSplit } from '../data/dataset.js';
 import { Rng } from '../engine/rng.js';
@@ -201,6 +202,17 @@ export function loadBatch(ws: Workspace, data: Staged, start: number, B: number)
   const indices = data.orderPtr + start * 4;
   k.gather_normalize_u8(ws.inputPtr, data.imagesPtr, indices, B, ws.model.inputSize, PIXEL_SCALE);
   k.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
+}
+
+/**
+ * The forward pass of a training step on the rows at positions [start, start+B) of the staged
+ * order, labels gathered: the workspace stages their pixels as its first layer needs them (as
+ * input shards, or as the float batch; Workspace.forward with `pixels` in training).
+ */
+export function forwardTraining(ws: Workspace, data: Staged, start: number, B: number): void {
+  const indices = data.orderPtr + start * 4;
+  ws.model.engine.kernels.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
+  ws.forward(B, true, { images: data.imagesPtr, indices, scale: PIXEL_SCALE });
 }
 
 /**
@@ -429,8 +441,7 @@ export function* trainingSteps(
       let where: string | undefined;
       for (let offset = 0; offset < B && !where; offset += chunk) {
         const n = Math.min(chunk, B - offset);
-        loadBatch(ws, trainStaged, start + offset, n);
-        ws.forward(n, true);
+        forwardTraining(ws, trainStaged, start + offset, n);
         const c = ws.loss(n, loss, true, 1 / B);
         if (!Number.isFinite(c.lossSum)) where = locateNonFiniteOutputs(ws, n);
         else ws.backward(n, offset > 0);

@@ -151,3 +151,40 @@ export function gatherNormalizeRef(
   });
   return out;
 }
+
+/** Columns col0 … col0 + cols − 1 of each gathered row: gather_normalize_u8_cols. */
+export function gatherColumnsRef(
+  images: Uint8Array,
+  indices: Int32Array,
+  D: number,
+  col0: number,
+  cols: number,
+  scale: number,
+): Float32Array {
+  const out = new Float32Array(indices.length * cols);
+  const s = f(scale);
+  indices.forEach((row, b) => {
+    for (let j = 0; j < cols; j++) out[b * cols + j] = f(images[row * D + col0 + j]! * s);
+  });
+  return out;
+}
+
+/** act((a + b) + bias) per element of (B, N), f32 at each step: dense_sum_bias_act. */
+export function sumBiasActRef(
+  a: Float32Array,
+  b: Float32Array,
+  bias: Float32Array | undefined,
+  B: number,
+  N: number,
+  relu: boolean,
+): Float32Array {
+  const out = new Float32Array(B * N);
+  for (let r = 0; r < B; r++) {
+    for (let j = 0; j < N; j++) {
+      let x = f(a[r * N + j]! + b[r * N + j]!);
+      if (bias) x = f(x + bias[j]!);
+      out[r * N + j] = relu && x < 0 ? 0 : x;
+    }
+  }
+  return out;
+}
