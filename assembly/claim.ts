@@ -7,6 +7,9 @@
  *            the host runs a larger call whole)
  *            i32 [t | T << 16]: the slot's thread and the number of slots (slot 0 is
  *            t·CLAIM_SLOT_BYTES before it)
+ *            i32 r, i32 U: the ranges are rotated by r of the call's U units — range unit q is
+ *            the call's unit (q − r) mod U — so that one thread's range can be the call's first
+ *            units and its last (r = 0: not rotated)
  *   + 64     128 bytes that only the slot's thread writes: the pinned splats of the optimizer
  *            steps (claim_pins)
  *
@@ -65,7 +68,11 @@ export function claim_next(claim: usize, after: i32): i32 {
     const s = t + i < slots ? t + i : t + i - slots;
     u = take(first + <usize>s * CLAIM_SLOT_BYTES, false);
   }
-  return u < 0 ? CLAIM_DONE : u;
+  if (u < 0) return CLAIM_DONE;
+  const r = load<i32>(claim, 8);
+  if (r == 0) return u;
+  const units = load<i32>(claim, 12);
+  return u < r ? units - r + u : u - r;
 }
 
 /** A unit from the front (the slot's own thread) or the back of a slot's range; −1 when empty. */

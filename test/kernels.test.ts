@@ -238,29 +238,67 @@ describe('dense_sum_bias_act (the sum of two shard products and the epilogue)', 
       (N) => {
         const e = createEngine();
         const rng = new Rng(B * 131 + N);
-        const a = randomFloats(rng, B * N);
-        const b = randomFloats(rng, B * N);
-        const bias = randomFloats(rng, N);
-        if (B * N > 2) {
-          a[1] = NaN; // stays NaN through the sum and ReLU
-          b[2] = -Infinity;
-        }
-        const biasPtr = put(e, bias);
-        for (const withBias of [false, true]) {
-          for (const relu of [false, true]) {
-            const out = put(e, a);
-            const other = put(e, b);
-            e.kernels.dense_sum_bias_act(out, other, withBias ? biasPtr : 0, B, N, relu ? 1 : 0);
-            const want = sumBiasActRef(a, b, withBias ? bias : undefined, B, N, relu);
-            expect(Array.from(e.f32(out, B * N)), `bias ${withBias}, relu ${relu}`).toEqual(
-              Array.from(want),
-            );
-            expect(Array.from(e.f32(other, B * N)), 'other is only read').toEqual(Array.from(b));
+        for (const ld of [N, N + 5]) {
+          const a = randomFloats(rng, B * ld);
+          const b = randomFloats(rng, B * ld);
+          const bias = randomFloats(rng, N);
+          if (B * N > 2) {
+            a[1] = NaN; // stays NaN through the sum and ReLU
+            b[2] = -Infinity;
+          }
+          const biasPtr = put(e, bias);
+          for (const withBias of [false, true]) {
+            for (const relu of [false, true]) {
+              const aPtr = put(e, a);
+              const bPtr = put(e, b);
+              // In place (out = a) when the rows are dense, else into a buffer of its own.
+              const out = ld === N ? aPtr : put(e, new Float32Array(B * N));
+              const flags = relu ? 1 : 0;
+              e.kernels.dense_sum_bias_act(
+                out,
+                aPtr,
+                bPtr,
+                withBias ? biasPtr : 0,
+                B,
+                N,
+                ld,
+                flags,
+              );
+              const want = sumBiasActRef(a, b, withBias ? bias : undefined, B, N, ld, relu);
+              const where = `ld ${ld}, bias ${withBias}, relu ${relu}`;
+              expect(Array.from(e.f32(out, B * N)), where).toEqual(Array.from(want));
+              expect(Array.from(e.f32(bPtr, B * ld)), 'b is only read').toEqual(Array.from(b));
+            }
           }
         }
       },
     );
   }
+});
+
+describe('copy_block', () => {
+  it.each([
+    [0, 5, 5, 5],
+    [1, 1, 1, 1],
+    [3, 5, 7, 9],
+    [32, 128, 256, 128],
+    [4, 17, 17, 40],
+  ])(
+    'rows %i, cols %i, source rows %i apart, destination rows %i apart',
+    (rows, cols, ldSrc, ldDst) => {
+      const e = createEngine();
+      const rng = new Rng(rows * 31 + cols);
+      const src = randomFloats(rng, Math.max(1, rows * ldSrc));
+      const dst = randomFloats(rng, Math.max(1, rows * ldDst));
+      const srcPtr = put(e, src);
+      const dstPtr = put(e, dst);
+      e.kernels.copy_block(dstPtr, ldDst, srcPtr, ldSrc, rows, cols);
+      const want = dst.slice();
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) want[r * ldDst + c] = src[r * ldSrc + c]!;
+      expect(Array.from(e.f32(dstPtr, want.length))).toEqual(Array.from(want));
+    },
+  );
 });
 
 describe('batch staging', () => {

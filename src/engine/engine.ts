@@ -143,12 +143,15 @@ export const POOL_KERNELS = [
   // Run as shards (Engine.shards): one whole call per thread, each on its own operands.
   'gemm_f32_nn',
   'gemm_f32_tn',
+  'gemm_f32_nt',
   'gather_normalize_u8_cols',
+  'dense_sum_bias_act',
   ...(Object.keys(RANGE_SPLITS) as RangeKernel[]),
 ] as const;
 type PoolKernel = (typeof POOL_KERNELS)[number];
 /** Kernels Engine.shards runs. */
-export type ShardKernel = 'gemm_f32_nn' | 'gemm_f32_tn' | 'gather_normalize_u8_cols';
+export type ShardKernel =
+  'gemm_f32_nn' | 'gemm_f32_tn' | 'gemm_f32_nt' | 'gather_normalize_u8_cols' | 'dense_sum_bias_act';
 /**
  * Below these sizes a call stays on one thread. A hand-over costs ≈ 5–10 µs of the critical path
  * (waking the helper, its slower start, the wait for the later share; measured on a 2-core
@@ -345,10 +348,9 @@ export class Engine {
   private readonly raw: Kernels;
   /**
    * Regions (by their first float's address) whose shared elementwise steps — the optimizer's,
-   * the finiteness check — give thread 0 the floats below a cut and thread 1 the rest, when two
-   * threads share them (splitAt).
+   * the finiteness check — two threads split at given floats (splitAt).
    */
-  private readonly cuts = new Map<number, number>();
+  private readonly cuts = new Map<number, readonly [number, number]>();
 
   /**
    * Call `name` once per share, share t on thread t (the calling thread runs share 0) and return
@@ -370,12 +372,12 @@ export class Engine {
 
   /**
    * From now on, when two threads share an optimizer step or finiteness check over the region
-   * that starts at `ptr`, thread 0 takes the floats below `floats` (rounded up to whole units)
-   * and thread 1 the rest — the same parts of the weights its shards compute (Workspace).
-   * `floats` ≤ 0 forgets the region.
+   * that starts at `ptr`, thread 1 takes the floats from `from` to `to` and thread 0 the rest,
+   * before and after (cuts rounded up to whole units of the step) — the parts of the weights
+   * each thread's shards compute (Workspace). `to` ≤ `from` forgets the region.
    */
-  splitAt(ptr: number, floats: number): void {
-    if (floats > 0) this.cuts.set(ptr, floats);
+  splitAt(ptr: number, from: number, to: number): void {
+    if (to > from) this.cuts.set(ptr, [from, to]);
     else this.cuts.delete(ptr);
   }
 
@@ -400,14 +402,23 @@ export class Engine {
     const table = Array.from({ length: threads }, () => [] as number[]);
     // Deal a shared call's units out as one contiguous range per thread (assembly/claim.ts):
     // slot t holds [lo | hi << 16, t | parties << 16]. Returns the number of threads to run.
-    // `cut`: thread 0's range ends there (two threads only; see splitAt).
-    const deal = (units: number, cut?: number): number => {
+    // `cut` [from, to): thread 1's units, thread 0 takes those before and after (splitAt): its
+    // range is rotated to run from `to` round to `from` (assembly/claim.ts).
+    const deal = (units: number, cut?: readonly [number, number]): number => {
       const parties = Math.min(threads, units);
-      if (parties === 2 && cut !== undefined && cut > 0 && cut < units) {
-        i32[claim >> 2] = cut << 16;
-        i32[(claim >> 2) + 1] = 2 << 16;
-        i32[(claim + slotBytes) >> 2] = cut | (units << 16);
-        i32[((claim + slotBytes) >> 2) + 1] = 1 | (2 << 16);
+      if (parties === 2 && cut && cut[0] < cut[1] && cut[1] - cut[0] < units) {
+        const r = units - cut[1];
+        const mid = cut[0] + r;
+        const at0 = claim >> 2;
+        const at1 = (claim + slotBytes) >> 2;
+        i32[at0] = mid << 16;
+        i32[at0 + 1] = 2 << 16;
+        i32[at1] = mid | (units << 16);
+        i32[at1 + 1] = 1 | (2 << 16);
+        for (const at of [at0, at1]) {
+          i32[at + 2] = r;
+          i32[at + 3] = units;
+        }
         return 2;
       }
       for (let t = 0; t < parties; t++) {
@@ -416,6 +427,7 @@ export class Engine {
         const hi = Math.floor(((t + 1) * units) / parties);
         i32[at] = lo | (hi << 16);
         i32[at + 1] = t | (parties << 16);
+        i32[at + 2] = 0;
       }
       return parties;
     };
@@ -453,7 +465,7 @@ export class Engine {
         const u = units(a);
         if (u < 2 || u > CLAIM_MAX_UNITS) return whole(...a);
         const cut = this.cuts.get(a[0]!);
-        const parties = deal(u, cut === undefined ? undefined : k.chunk_units(cut));
+        const parties = deal(u, cut && [k.chunk_units(cut[0]), Math.min(u, k.chunk_units(cut[1]))]);
         for (let t = 0; t < parties; t++) {
           const row = table[t]!;
           row.length = 0;

@@ -84,16 +84,28 @@ export interface Kernels {
   dense_bias_backward(dbias: number, dout: number, B: number, N: number, flags: number): void;
 
   /**
-   * out (B, N) = act((out + other) + bias), act ReLU (x < 0 ? 0 : x) when relu ≠ 0, bias (N) or
-   * 0 for none: the sum of a layer's two shard products and its epilogue (Workspace).
+   * out (B, N) = act((a + b) + bias), act ReLU (x < 0 ? 0 : x) when relu ≠ 0, bias (N) or 0 for
+   * none; a and b have rows `ld` floats apart, out is dense (and may be a when ld = N): the sum
+   * of a layer's two shard products and its epilogue (Workspace).
    */
   dense_sum_bias_act(
     out: number,
-    other: number,
+    a: number,
+    b: number,
     bias: number,
     B: number,
     N: number,
+    ld: number,
     relu: number,
+  ): void;
+  /** dst (rows, cols) with rows ldDst floats apart = src (rows, cols) with rows ldSrc apart. */
+  copy_block(
+    dst: number,
+    ldDst: number,
+    src: number,
+    ldSrc: number,
+    rows: number,
+    cols: number,
   ): void;
 
   // activations.ts

@@ -27,6 +27,7 @@ import {
 } from '../engine/kernels.js';
 import type { Rng } from '../engine/rng.js';
 import { FLOAT_BYTES, type LossName, type Model } from './model.js';
+import { scratchStride, shardBytes, shardPlan, Shards, type ShardBuffers } from './shards.js';
 import { shapeSize, type Activation, type ResolvedLayer } from './spec.js';
 
 interface LayerBuffers {
@@ -151,25 +152,6 @@ function gemmShapes(l: ResolvedLayer, cap: number): [number, number, number][] {
   return [];
 }
 
-/**
- * Inputs a first layer needs before it is cut into two input shards (see Workspace, "Input
- * shards"); smaller layers run whole.
- */
-const SHARD_MIN_INPUTS = 64;
-
-/**
- * Where training cuts the first layer's inputs into two shards: the first K0 inputs (a multiple
- * of 16 near K / 2) and the rest, or 0 when the layer runs whole — it must be a dense layer on
- * the model's input. The cut depends on the model only — not on the thread count, nor on zero
- * skipping — so the weights do not either.
- */
-export function inputShardCut(model: Model): number {
-  const l = model.layers[0];
-  if (!l || l.type !== 'dense') return 0;
-  const K = shapeSize(l.inShape);
-  return K >= SHARD_MIN_INPUTS ? Math.round(K / 32) * 16 : 0;
-}
-
 /** GEMM scratch for `threads` concurrent shares: one aligned region of `floats` each. */
 function gemmScratchBytes(floats: number, threads: number): number {
   return threads * alignUp(floats * FLOAT_BYTES, ALIGN);
@@ -190,11 +172,7 @@ export function workspaceBytes(model: Model, cap: number): number {
     for (const [M, N, K] of gemmShapes(l, cap))
       scratch = Math.max(scratch, model.engine.kernels.gemm_scratch_floats(M, N, K));
   }
-  const K0 = inputShardCut(model);
-  if (K0) {
-    const l = model.layers[0]!;
-    bytes += cap * (shapeSize(l.inShape) + l.outShape.c) * FLOAT_BYTES + 3 * ALIGN;
-  }
+  bytes += shardBytes(model, cap);
   return bytes + dcols + wT + gemmScratchBytes(scratch, model.engine.threads) + 6 * ALIGN;
 }
 
@@ -271,16 +249,12 @@ export class Workspace {
   /** (OC, KH·KW·C) + 4 floats: that conv's weights transposed, for its scatter route */
   readonly wTPtr: number;
   readonly scratchPtr: number;
-  /** Bytes between two threads' GEMM scratch regions (0 with one thread: shards take turns). */
-  private readonly scratchStride: number;
-  /**
-   * The first layer's input shards in training (inputShardCut): x[s] (cap, K0) and (cap, K − K0)
-   * f32, the shard's pixel columns; `partial` (cap, N), shard 1's product until it is summed.
-   */
-  private readonly shards:
-    { K: number; K0: number; N: number; x: readonly [number, number]; partial: number } | undefined;
-  /** Whether the last forward pass ran the first layer as shards (backward follows it). */
+  /** The training pass's shards of the first layers (src/nn/shards.ts), if the model has them. */
+  private readonly shards: Shards | undefined;
+  /** Whether the last forward pass ran the shards (backward follows it). */
   private sharded = false;
+  /** What the shards need of this workspace's buffers. */
+  private readonly shardBuffers: ShardBuffers;
   /** Draws dropout masks in training passes; set by `fit` from the run's seed. */
   dropoutRng: Rng | undefined;
 
@@ -344,27 +318,18 @@ export class Workspace {
     // The slack after the weights is read (never stored): give it defined values.
     if (wT) engine.f32(this.wTPtr, wT / FLOAT_BYTES).fill(0);
     this.scratchPtr = reserve(gemmScratchBytes(scratch, engine.threads));
-    this.scratchStride = engine.threads > 1 ? alignUp(scratch * FLOAT_BYTES, ALIGN) : 0;
-    const K0 = inputShardCut(model);
-    const l0 = model.layers[0]!;
-    const K = shapeSize(l0.inShape);
-    const N = l0.outShape.c;
-    this.shards = K0
-      ? {
-          K,
-          K0,
-          N,
-          x: [
-            reserve(batchCapacity * K0 * FLOAT_BYTES),
-            reserve(batchCapacity * (K - K0) * FLOAT_BYTES),
-          ],
-          partial: reserve(batchCapacity * N * FLOAT_BYTES),
-        }
-      : undefined;
-    // Two threads update (and check) the weights each shard computes: shard s's rows on thread s.
-    const cut = K0 ? (model.layerPtrs[0]!.weight - model.paramsPtr) / FLOAT_BYTES + K0 * N : 0;
-    engine.splitAt(model.paramsPtr, cut);
-    engine.splitAt(model.gradsPtr, cut);
+    const stride = scratchStride(model, scratch);
+    this.shardBuffers = {
+      out: (i) => this.buffers[i]!.out,
+      delta: (i) => this.buffers[i]!.delta,
+      scratch: [this.scratchPtr, this.scratchPtr + stride],
+    };
+    if (shardPlan(model)) {
+      this.shards = new Shards(model, batchCapacity, reserve);
+    } else {
+      this.shards = undefined;
+      Shards.forget(model);
+    }
   }
 
   /** Final layer output (cap, outputSize): probabilities for softmax/crossentropy models. */
@@ -477,7 +442,11 @@ export class Workspace {
     this.sharded = false;
     if (pixels && training) {
       if (this.shards) {
-        this.forwardShards(B, pixels);
+        const sparse = [this.sparseFlag(0), this.forwardSparseFlag(1)] as const;
+        const activate = (l: ResolvedLayer, ptr: number, n: number): void =>
+          activationForward(k, l.activation, l.alpha, ptr, n);
+        this.shards.forward(B, pixels, this.shardBuffers, sparse, activate);
+        this.sharded = true;
       } else {
         k.gather_normalize_u8(
           this.inputPtr,
@@ -504,7 +473,7 @@ export class Workspace {
     }
     for (const l of model.layers) {
       const i = l.index;
-      if (i === 0 && this.sharded) continue;
+      if (this.sharded && i < this.shards!.layers) continue;
       const buf = this.buffers[i]!;
       const fromInput =
         pixels !== undefined && this.inputOf(i) === this.inputPtr && l.type === 'dense';
@@ -614,31 +583,6 @@ export class Workspace {
     }
   }
 
-  /** The first layer of a training pass as two input shards (see forward). */
-  private forwardShards(B: number, pixels: PixelSource): void {
-    const sh = this.shards!;
-    const { engine } = this.model;
-    const l = this.model.layers[0]!;
-    const { weight, bias } = this.model.layerPtrs[0]!;
-    const out = this.buffers[0]!.out;
-    const K1 = sh.K - sh.K0;
-    const { images, indices, scale } = pixels;
-    engine.shards('gather_normalize_u8_cols', [
-      [sh.x[0], images, indices, B, sh.K, 0, sh.K0, scale],
-      [sh.x[1], images, indices, B, sh.K, sh.K0, K1, scale],
-    ]);
-    const s1 = this.scratchPtr + this.scratchStride;
-    const sparse = this.sparseFlag(0);
-    engine.shards('gemm_f32_nn', [
-      [out, sh.x[0], weight, 0, B, sh.N, sh.K0, sparse, this.scratchPtr],
-      [sh.partial, sh.x[1], weight + sh.K0 * sh.N * FLOAT_BYTES, 0, B, sh.N, K1, sparse, s1],
-    ]);
-    const relu = l.activation === 'relu';
-    engine.kernels.dense_sum_bias_act(out, sh.partial, bias, B, sh.N, relu ? 1 : 0);
-    if (!relu) activationForward(engine.kernels, l.activation, l.alpha, out, B * sh.N);
-    this.sharded = true;
-  }
-
   private drawMask(ptr: number, n: number, rate: number): void {
     if (!this.dropoutRng)
       throw new Error('dropout in a training pass needs Workspace.dropoutRng (fit sets it)');
@@ -685,8 +629,14 @@ export class Workspace {
     const k = model.engine.kernels;
     const toGrads = model.gradsPtr - model.paramsPtr;
     const flags = accumulate ? GEMM_ACCUMULATE : 0;
+    const activateBack = (l: ResolvedLayer, delta: number, out: number, n: number): void =>
+      activationBackward(k, l.activation, l.alpha, delta, out, n);
     for (let i = model.layers.length - 1; i >= 0; i--) {
       const l = model.layers[i]!;
+      if (this.sharded && i < this.shards!.layers) {
+        this.shards!.backward(i, B, flags, this.shardBuffers, activateBack);
+        continue;
+      }
       const buf = this.buffers[i]!;
       const inp = this.inputOf(i);
       const dinp = i > 0 && this.needsInputGrad[i] ? this.buffers[i - 1]!.delta : 0;
@@ -698,26 +648,7 @@ export class Workspace {
           const N = l.outShape.c;
           activationBackward(k, l.activation, l.alpha, buf.delta, buf.out, n);
           const dwFlags = flags | this.sparseFlag(i);
-          const sh = i === 0 && this.sharded ? this.shards! : undefined;
-          if (sh) {
-            const dw = weight + toGrads;
-            model.engine.shards('gemm_f32_tn', [
-              [dw, sh.x[0], buf.delta, 0, sh.K0, N, B, dwFlags, this.scratchPtr],
-              [
-                dw + sh.K0 * N * FLOAT_BYTES,
-                sh.x[1],
-                buf.delta,
-                0,
-                K - sh.K0,
-                N,
-                B,
-                dwFlags,
-                this.scratchPtr + this.scratchStride,
-              ],
-            ]);
-          } else {
-            k.gemm_f32_tn(weight + toGrads, inp, buf.delta, 0, K, N, B, dwFlags, this.scratchPtr);
-          }
+          k.gemm_f32_tn(weight + toGrads, inp, buf.delta, 0, K, N, B, dwFlags, this.scratchPtr);
           if (bias) k.dense_bias_backward(bias + toGrads, buf.delta, B, N, flags);
           if (dinp) k.gemm_f32_nt(dinp, buf.delta, weight, 0, B, K, N, 0, this.scratchPtr);
           break;

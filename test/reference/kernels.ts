@@ -169,19 +169,20 @@ export function gatherColumnsRef(
   return out;
 }
 
-/** act((a + b) + bias) per element of (B, N), f32 at each step: dense_sum_bias_act. */
+/** act((a + b) + bias) per element of (B, N), a and b rows `ld` apart, f32 at each step. */
 export function sumBiasActRef(
   a: Float32Array,
   b: Float32Array,
   bias: Float32Array | undefined,
   B: number,
   N: number,
+  ld: number,
   relu: boolean,
 ): Float32Array {
   const out = new Float32Array(B * N);
   for (let r = 0; r < B; r++) {
     for (let j = 0; j < N; j++) {
-      let x = f(a[r * N + j]! + b[r * N + j]!);
+      let x = f(a[r * ld + j]! + b[r * ld + j]!);
       if (bias) x = f(x + bias[j]!);
       out[r * N + j] = relu && x < 0 ? 0 : x;
     }
