@@ -16,7 +16,7 @@
  */
 import { instantiate, instantiateSync } from '@assemblyscript/loader';
 import type { Kernels } from './kernels.js';
-import { MAX_THREADS, type ThreadPool } from './threads.js';
+import { MAX_THREADS, type PoolCall, type ThreadPool } from './threads.js';
 
 /**
  * How a kernel whose work is independent per image (or per element) splits into contiguous
@@ -140,18 +140,29 @@ export const POOL_KERNELS = [
   'adagrad_step_shared',
   'has_non_finite_shared',
   'conv2d_direct_c1_backward_weight_shared',
-  // Run as shards (Engine.shards): one whole call per thread, each on its own operands.
+  // Run in shard jobs (Engine.shards): whole calls, each thread on its own operands.
   'gemm_f32_nn',
   'gemm_f32_tn',
   'gemm_f32_nt',
   'gather_normalize_u8_cols',
   'dense_sum_bias_act',
+  'dense_bias_backward',
+  'copy_block',
   ...(Object.keys(RANGE_SPLITS) as RangeKernel[]),
 ] as const;
 type PoolKernel = (typeof POOL_KERNELS)[number];
 /** Kernels Engine.shards runs. */
 export type ShardKernel =
-  'gemm_f32_nn' | 'gemm_f32_tn' | 'gemm_f32_nt' | 'gather_normalize_u8_cols' | 'dense_sum_bias_act';
+  | 'gemm_f32_nn'
+  | 'gemm_f32_tn'
+  | 'gemm_f32_nt'
+  | 'gather_normalize_u8_cols'
+  | 'dense_sum_bias_act'
+  | 'dense_bias_backward'
+  | 'copy_block'
+  | 'relu_backward';
+/** One call of a shard job: the kernel and its arguments. */
+export type ShardCall = readonly [ShardKernel, readonly number[]];
 /**
  * Below these sizes a call stays on one thread. A hand-over costs ≈ 5–10 µs of the critical path
  * (waking the helper, its slower start, the wait for the later share; measured on a 2-core
@@ -353,21 +364,23 @@ export class Engine {
   private readonly cuts = new Map<number, readonly [number, number]>();
 
   /**
-   * Call `name` once per share, share t on thread t (the calling thread runs share 0) and return
-   * when all are done; without a pool, or with fewer threads than shares, this thread runs the
-   * rest in order. Each share must write its own outputs, so the results do not depend on where
-   * a share ran. Used for a layer cut into shards (Workspace: the first layer's input halves),
-   * which keep each half's weights, gradients and inputs on one core step after step.
+   * Run job t — its calls in order — on thread t (the calling thread runs job 0) and return when
+   * all are done; without a pool, or with fewer threads than jobs, this thread runs the rest in
+   * order. A job may read only what its own calls and the work before this one wrote, and its
+   * calls write their own outputs, so the results do not depend on where a job ran. Used for
+   * the layers a training pass cuts into shards (src/nn/shards.ts), which keep each shard's
+   * inputs, weights and gradients on one core step after step.
    */
-  shards(name: ShardKernel, shares: readonly (readonly number[])[]): void {
-    const fn = this.raw[name] as unknown as (...args: number[]) => void;
-    const parties = Math.min(this.pool?.threads ?? 1, shares.length);
+  shards(jobs: readonly (readonly ShardCall[])[]): void {
+    const raw = this.raw as unknown as Record<ShardKernel, (...args: number[]) => void>;
+    const local = ([name, args]: PoolCall): void => raw[name as ShardKernel](...args);
+    const parties = Math.min(this.pool?.threads ?? 1, jobs.length);
     let t = 0;
     if (parties > 1) {
-      this.pool!.run(name, shares, fn, parties);
+      this.pool!.runJobs(jobs, local, parties);
       t = parties;
     }
-    for (; t < shares.length; t++) fn(...shares[t]!);
+    for (; t < jobs.length; t++) for (const call of jobs[t]!) local(call);
   }
 
   /**

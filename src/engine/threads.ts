@@ -18,16 +18,27 @@
  *
  *   control  Int32Array, one 64-byte line per helper t: [t·16] job sequence number (−1: exit),
  *            [t·16 + 1] the sequence number of the last job it finished (HELPER_DEAD: it could
- *            not start), [t·16 + 2] that of the last job that threw
- *   jobs     Float64Array, one 32-slot line per helper: [0] export index, [1…16] the arguments,
- *            zero-filled (pointers and sizes are exact in f64; f32 scalars too)
+ *            not start), [t·16 + 2] that of the last job that threw, [t·16 + 3] 1 while the
+ *            helper sleeps waiting for a job, [t·16 + 4] 1 while the caller sleeps waiting for
+ *            that helper's job to finish
+ *   jobs     Float64Array, 128 slots per helper: [0] the number of calls c (≤ MAX_CALLS), then
+ *            c calls of 17 slots: export index, then the 16 arguments, zero-filled (pointers and
+ *            sizes are exact in f64; f32 scalars too). A helper runs its calls in order.
+ *            Several calls per job save hand-overs where each thread's next kernel needs only
+ *            what the same thread just wrote (Engine.shards).
  *
  * Waiting spins for at most SPIN_MICROS before `Atomics.wait` (waitChange): a kernel call lasts
  * tens to hundreds of microseconds, while waking a sleeping thread costs about as much again.
+ * A thread that stores a new value calls `Atomics.notify` only when the waiter has said it sleeps
+ * (wake): in V8 a notify takes a process-wide lock even when nobody waits, and a CPU profile of
+ * two-thread training put ≈ 40 ms of each `mlp-256-128` epoch (≈ 3.5 µs per hand-over) there.
  *
  * Kernels never allocate and each share writes its own outputs, so the results are those of one
  * thread, bit for bit, whatever the thread count (the callers split by output, never by a sum).
  */
+
+/** One kernel call of a job: the export's name and its arguments. */
+export type PoolCall = readonly [name: string, args: readonly number[]];
 
 /** What a helper receives when it starts. */
 interface HelperInit {
@@ -44,7 +55,11 @@ interface HelperInit {
 export const MAX_THREADS = 256;
 
 const LINE_INTS = 16;
-const JOB_SLOTS = 32;
+const JOB_SLOTS = 128;
+/** Slots per call in a job: the export index and MAX_ARGS arguments. */
+const CALL_SLOTS = 17;
+/** Calls one job may hold. */
+export const MAX_CALLS = 7;
 /** A helper's "last job finished" when its module failed to instantiate (helperMain). */
 const HELPER_DEAD = -2;
 /** Arguments per job; a helper passes all of them (unused slots are 0). */
@@ -59,9 +74,16 @@ const SPIN_MICROS = 50;
 
 /**
  * Wait until control[at] ≠ value and return it: spin (reading the clock every 64 loads) for up to
- * `micros` µs, then sleep in `Atomics.wait`. Self-contained: the helpers get it as source text.
+ * `micros` µs, then sleep in `Atomics.wait`, with control[sleepAt] = 1 meanwhile when `sleepAt`
+ * is given (see wake). Self-contained: the helpers get it as source text.
  */
-export function waitChange(control: Int32Array, at: number, value: number, micros: number): number {
+export function waitChange(
+  control: Int32Array,
+  at: number,
+  value: number,
+  micros: number,
+  sleepAt = -1,
+): number {
   let now = Atomics.load(control, at);
   if (now !== value) return now;
   const until = performance.now() + micros / 1000;
@@ -69,15 +91,29 @@ export function waitChange(control: Int32Array, at: number, value: number, micro
     if ((i & 63) === 0 && performance.now() > until) break;
     now = Atomics.load(control, at);
   }
+  if (now !== value) return now;
+  // Say so before sleeping: Atomics.wait checks the value again, so a store made after the
+  // storer found no sleeper is seen (all Atomics operations are sequentially consistent).
+  if (sleepAt >= 0) Atomics.store(control, sleepAt, 1);
   while (now === value) {
     Atomics.wait(control, at, value);
     now = Atomics.load(control, at);
   }
+  if (sleepAt >= 0) Atomics.store(control, sleepAt, 0);
   return now;
 }
 
 /**
- * The helper's whole program. It is sent as source text (`String(helperMain)`, with waitChange
+ * Store `value` at control[at] and wake its waiter if it sleeps (control[sleepAt] = 1, see
+ * waitChange). Self-contained: the helpers get it as source text.
+ */
+export function wake(control: Int32Array, at: number, value: number, sleepAt: number): void {
+  Atomics.store(control, at, value);
+  if (Atomics.load(control, sleepAt) !== 0) Atomics.notify(control, at);
+}
+
+/**
+ * The helper's whole program. It is sent as source text (`String(helperMain)`, with waitChange and wake
  * bound around it), so it must not refer to anything else outside its own body. `started`, when
  * given, is called once the module is instantiated: a browser trainer awaits it before the first
  * `run` (see SpawnHelper).
@@ -106,39 +142,42 @@ function helperMain(init: HelperInit, started?: () => void): void {
     throw error;
   }
   started?.();
-  const job = index * 32;
+  const job = index * 128;
   let seen = 0;
   for (;;) {
-    const seq = waitChange(control, seqAt, seen, spinMicros);
+    const seq = waitChange(control, seqAt, seen, spinMicros, seqAt + 3);
     if (seq < 0) return;
     seen = seq;
-    // Always MAX_ARGS arguments (a wasm export ignores the extra ones): no array, no spread.
-    const a = job + 1;
     try {
-      fns[jobs[job]!]!(
-        jobs[a]!,
-        jobs[a + 1]!,
-        jobs[a + 2]!,
-        jobs[a + 3]!,
-        jobs[a + 4]!,
-        jobs[a + 5]!,
-        jobs[a + 6]!,
-        jobs[a + 7]!,
-        jobs[a + 8]!,
-        jobs[a + 9]!,
-        jobs[a + 10]!,
-        jobs[a + 11]!,
-        jobs[a + 12]!,
-        jobs[a + 13]!,
-        jobs[a + 14]!,
-        jobs[a + 15]!,
-      );
+      const calls = jobs[job]!;
+      for (let c = 0; c < calls; c++) {
+        // Always MAX_ARGS arguments (a wasm export ignores the extra ones): no array, no spread.
+        const f = job + 1 + c * 17;
+        const a = f + 1;
+        fns[jobs[f]!]!(
+          jobs[a]!,
+          jobs[a + 1]!,
+          jobs[a + 2]!,
+          jobs[a + 3]!,
+          jobs[a + 4]!,
+          jobs[a + 5]!,
+          jobs[a + 6]!,
+          jobs[a + 7]!,
+          jobs[a + 8]!,
+          jobs[a + 9]!,
+          jobs[a + 10]!,
+          jobs[a + 11]!,
+          jobs[a + 12]!,
+          jobs[a + 13]!,
+          jobs[a + 14]!,
+          jobs[a + 15]!,
+        );
+      }
     } catch {
       // Report instead of dying: the caller is blocked waiting for this job.
       Atomics.store(control, seqAt + 2, seq);
     }
-    Atomics.store(control, doneAt, seq);
-    Atomics.notify(control, doneAt);
+    wake(control, doneAt, seq, seqAt + 4);
   }
 }
 
@@ -178,7 +217,7 @@ export class ThreadPool {
     this.control = new Int32Array(new SharedArrayBuffer(threads * LINE_INTS * 4));
     this.jobs = new Float64Array(new SharedArrayBuffer(threads * JOB_SLOTS * 8));
     this.index = new Map(names.map((n, i) => [n, i]));
-    const source = `((waitChange) => ${String(helperMain)})(${String(waitChange)})`;
+    const source = `((waitChange, wake) => ${String(helperMain)})(${String(waitChange)}, ${String(wake)})`;
     for (let t = 1; t < threads; t++) {
       const init: HelperInit = {
         module,
@@ -204,37 +243,87 @@ export class ThreadPool {
     local: (...args: number[]) => void,
     count = shares.length,
   ): void {
+    this.dispatch(
+      count,
+      shares.length,
+      () => `"${name}"`,
+      (t, at) => {
+        this.jobs[at] = 1;
+        this.putCall(at + 1, name, shares[t]!);
+      },
+      (t) => local(...shares[t]!),
+    );
+  }
+
+  /**
+   * Run job t — calls in order — on thread t, job 0 here (`local` runs each of its calls).
+   * Returns when every job is done. Only the first `count` jobs are run (default all).
+   */
+  runJobs(
+    jobs: readonly (readonly PoolCall[])[],
+    local: (call: PoolCall) => void,
+    count = jobs.length,
+  ): void {
+    this.dispatch(
+      count,
+      jobs.length,
+      () => `the job of ${jobs[0]?.map((c) => `"${c[0]}"`).join(', ')}`,
+      (t, at) => {
+        const calls = jobs[t]!;
+        if (calls.length > MAX_CALLS) throw new RangeError(`more than ${MAX_CALLS} calls in a job`);
+        this.jobs[at] = calls.length;
+        calls.forEach(([name, args], c) => this.putCall(at + 1 + c * CALL_SLOTS, name, args));
+      },
+      (t) => {
+        for (const call of jobs[t]!) local(call);
+      },
+    );
+  }
+
+  /** One call into the job slots at `at`: the export index, then the arguments zero-filled. */
+  private putCall(at: number, name: string, args: readonly number[]): void {
     const fn = this.index.get(name);
     if (fn === undefined) throw new Error(`the thread pool cannot call "${name}"`);
-    if (count > this.threads || count > shares.length) {
+    if (args.length > MAX_ARGS) throw new RangeError(`"${name}": more than ${MAX_ARGS} arguments`);
+    this.jobs[at] = fn;
+    for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 1 + i] = i < args.length ? args[i]! : 0;
+  }
+
+  /**
+   * Post jobs 1 … count − 1 (`write` fills helper t's slots from `at`), run job 0 here
+   * (`runHere(0)`), then wait for each helper; a helper that could not start has its job run
+   * here instead. `what` names the work in an error (built only then: hand-overs allocate nothing).
+   */
+  private dispatch(
+    count: number,
+    available: number,
+    what: () => string,
+    write: (t: number, at: number) => void,
+    runHere: (t: number) => void,
+  ): void {
+    if (count > this.threads || count > available) {
       throw new RangeError(`${count} shares for ${this.threads} threads`);
     }
     const seq = ++this.seq;
     for (let t = 1; t < count; t++) {
-      const args = shares[t]!;
-      if (args.length > MAX_ARGS)
-        throw new RangeError(`"${name}": more than ${MAX_ARGS} arguments`);
-      const at = t * JOB_SLOTS;
-      this.jobs[at] = fn;
-      for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 1 + i] = i < args.length ? args[i]! : 0;
-      Atomics.store(this.control, t * LINE_INTS, seq);
-      Atomics.notify(this.control, t * LINE_INTS);
+      write(t, t * JOB_SLOTS);
+      wake(this.control, t * LINE_INTS, seq, t * LINE_INTS + 3);
     }
-    if (count > 0) local(...shares[0]!);
+    if (count > 0) runHere(0);
     for (let t = 1; t < count; t++) {
       const doneAt = t * LINE_INTS + 1;
       let done = Atomics.load(this.control, doneAt);
       while (done !== seq) {
         if (done === HELPER_DEAD) {
-          local(...shares[t]!); // this helper never started and never will
+          runHere(t); // this helper never started and never will
           break;
         }
-        done = waitChange(this.control, doneAt, done, SPIN_MICROS);
+        done = waitChange(this.control, doneAt, done, SPIN_MICROS, doneAt + 3);
       }
     }
     for (let t = 1; t < count; t++) {
       if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
-        throw new Error(`"${name}" failed on helper thread ${t} (a kernel aborted)`);
+        throw new Error(`${what()} failed on helper thread ${t} (a kernel aborted)`);
       }
     }
   }

@@ -22,7 +22,7 @@
  * count, so the weights are the same for one thread and for several; they differ from a whole
  * layer's (one sum over all K), which inference still computes.
  */
-import { ALIGN, alignUp } from '../engine/engine.js';
+import { ALIGN, alignUp, type ShardCall } from '../engine/engine.js';
 import { GEMM_SPARSE_A } from '../engine/kernels.js';
 import { FLOAT_BYTES, type Model } from './model.js';
 import { shapeSize, type ResolvedLayer } from './spec.js';
@@ -143,14 +143,18 @@ export class Shards {
     const { K, K0, N0, lo, x, p } = this;
     const [s0, s1] = buf.scratch;
     const { images, indices, scale } = pixels;
-    engine.shards('gather_normalize_u8_cols', [
-      [x[0], images, indices, B, K, 0, K0, scale],
-      [x[1], images, indices, B, K, K0, K - K0, scale],
-    ]);
     const w1 = this.model.layerPtrs[0]!;
-    engine.shards('gemm_f32_nn', [
-      [p[0], x[0], w1.weight, 0, B, N0, K0, sparse[0], s0],
-      [p[1], x[1], w1.weight + K0 * N0 * FLOAT_BYTES, 0, B, N0, K - K0, sparse[0], s1],
+    const w1Up = w1.weight + K0 * N0 * FLOAT_BYTES;
+    // Each thread gathers its pixel columns and multiplies them by its rows of W1.
+    engine.shards([
+      [
+        ['gather_normalize_u8_cols', [x[0], images, indices, B, K, 0, K0, scale]],
+        ['gemm_f32_nn', [p[0], x[0], w1.weight, 0, B, N0, K0, sparse[0], s0]],
+      ],
+      [
+        ['gather_normalize_u8_cols', [x[1], images, indices, B, K, K0, K - K0, scale]],
+        ['gemm_f32_nn', [p[1], x[1], w1Up, 0, B, N0, K - K0, sparse[0], s1]],
+      ],
     ]);
     const relu0 = l0.activation === 'relu' ? 1 : 0;
     const h = buf.out(0);
@@ -159,23 +163,35 @@ export class Shards {
       if (!relu0) activate(l0, h, B * N0);
       return;
     }
-    // The second layer: thread 0 the upper columns of H, thread 1 the lower.
+    // The second layer: thread 0 sums the upper columns of H and multiplies them by W2's upper
+    // rows, thread 1 the lower ones (as one job each when the activation is fused, ReLU).
     const up = lo * FLOAT_BYTES;
     const b1 = (c: number): number => (w1.bias ? w1.bias + c : 0);
-    const hLo = h;
     const hUp = this.block(h, B, lo);
-    engine.shards('dense_sum_bias_act', [
-      [hUp, p[0] + up, p[1] + up, b1(up), B, N0 - lo, N0, relu0],
-      [hLo, p[0], p[1], b1(0), B, lo, N0, relu0],
-    ]);
-    if (!relu0) activate(l0, h, B * N0);
+    const sums: [ShardCall, ShardCall] = [
+      ['dense_sum_bias_act', [hUp, p[0] + up, p[1] + up, b1(up), B, N0 - lo, N0, relu0]],
+      ['dense_sum_bias_act', [h, p[0], p[1], b1(0), B, lo, N0, relu0]],
+    ];
     const w2 = this.model.layerPtrs[1]!;
     const { N1, q } = this;
     const y = buf.out(1);
-    engine.shards('gemm_f32_nn', [
-      [y, hUp, w2.weight + lo * N1 * FLOAT_BYTES, 0, B, N1, N0 - lo, sparse[1], s0],
-      [q, hLo, w2.weight, 0, B, N1, lo, sparse[1], s1],
-    ]);
+    const products: [ShardCall, ShardCall] = [
+      [
+        'gemm_f32_nn',
+        [y, hUp, w2.weight + lo * N1 * FLOAT_BYTES, 0, B, N1, N0 - lo, sparse[1], s0],
+      ],
+      ['gemm_f32_nn', [q, h, w2.weight, 0, B, N1, lo, sparse[1], s1]],
+    ];
+    if (relu0 || l0.activation === 'linear') {
+      engine.shards([
+        [sums[0], products[0]],
+        [sums[1], products[1]],
+      ]);
+    } else {
+      engine.shards([[sums[0]], [sums[1]]]);
+      activate(l0, h, B * N0);
+      engine.shards([[products[0]], [products[1]]]);
+    }
     const relu1 = l1.activation === 'relu' ? 1 : 0;
     k.dense_sum_bias_act(y, y, q, w2.bias, B, N1, N1, relu1);
     if (!relu1) activate(l1, y, B * N1);
@@ -206,26 +222,39 @@ export class Shards {
       const dy = buf.delta(1);
       activateBack(l1, dy, buf.out(1), B * N1);
       if (w2.bias) k.dense_bias_backward(w2.bias + toGrads, dy, B, N1, flags);
+      // Thread 0 the upper rows of W2 and columns of H, thread 1 the lower: dW2's rows, the
+      // block of dH, its activation's derivative, b1's gradient, and the block copied into dH.
       const h = buf.out(0);
-      const hUp = this.block(h, B, lo);
-      const dhUp = this.block(this.dh, B, lo);
-      const w2Up = w2.weight + lo * N1 * FLOAT_BYTES;
-      engine.shards('gemm_f32_tn', [
-        [w2Up + toGrads, hUp, dy, 0, N0 - lo, N1, B, flags, s0],
-        [w2.weight + toGrads, h, dy, 0, lo, N1, B, flags, s1],
-      ]);
-      engine.shards('gemm_f32_nt', [
-        [dhUp, dy, w2Up, 0, B, N0 - lo, N1, 0, s0],
-        [this.dh, dy, w2.weight, 0, B, lo, N1, 0, s1],
-      ]);
-      activateBack(l0, this.dh, h, B * N0);
       const dh = buf.delta(0);
-      if (w1.bias) {
-        k.dense_bias_backward(w1.bias + toGrads, this.dh, B, lo, flags);
-        k.dense_bias_backward(w1.bias + toGrads + lo * FLOAT_BYTES, dhUp, B, N0 - lo, flags);
+      const fusedBack = l0.activation === 'relu' || l0.activation === 'linear';
+      const shard = (c0: number, width: number, s: number): ShardCall[] => {
+        const hb = this.block(h, B, c0);
+        const dhb = this.block(this.dh, B, c0);
+        const w2b = w2.weight + c0 * N1 * FLOAT_BYTES;
+        const calls: ShardCall[] = [
+          ['gemm_f32_tn', [w2b + toGrads, hb, dy, 0, width, N1, B, flags, s]],
+          ['gemm_f32_nt', [dhb, dy, w2b, 0, B, width, N1, 0, s]],
+        ];
+        if (!fusedBack) return calls;
+        if (l0.activation === 'relu') calls.push(['relu_backward', [dhb, dhb, hb, B * width]]);
+        if (w1.bias) {
+          const db = w1.bias + toGrads + c0 * FLOAT_BYTES;
+          calls.push(['dense_bias_backward', [db, dhb, B, width, flags]]);
+        }
+        calls.push(['copy_block', [dh + c0 * FLOAT_BYTES, N0, dhb, width, B, width]]);
+        return calls;
+      };
+      engine.shards([shard(lo, N0 - lo, s0), shard(0, lo, s1)]);
+      if (!fusedBack) {
+        activateBack(l0, this.dh, h, B * N0);
+        const dhUp = this.block(this.dh, B, lo);
+        if (w1.bias) {
+          k.dense_bias_backward(w1.bias + toGrads, this.dh, B, lo, flags);
+          k.dense_bias_backward(w1.bias + toGrads + lo * FLOAT_BYTES, dhUp, B, N0 - lo, flags);
+        }
+        k.copy_block(dh, N0, this.dh, lo, B, lo);
+        k.copy_block(dh + lo * FLOAT_BYTES, N0, dhUp, N0 - lo, B, N0 - lo);
       }
-      k.copy_block(dh, N0, this.dh, lo, B, lo);
-      k.copy_block(dh + lo * FLOAT_BYTES, N0, dhUp, N0 - lo, B, N0 - lo);
       return;
     }
     const dh = buf.delta(0);
@@ -234,10 +263,10 @@ export class Shards {
       if (w1.bias) k.dense_bias_backward(w1.bias + toGrads, dh, B, N0, flags);
     }
     const dw = w1.weight + toGrads;
-    const sparse = engine.sparseInput ? GEMM_SPARSE_A : 0;
-    engine.shards('gemm_f32_tn', [
-      [dw, x[0], dh, 0, K0, N0, B, flags | sparse, s0],
-      [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, flags | sparse, s1],
+    const f = flags | (engine.sparseInput ? GEMM_SPARSE_A : 0);
+    engine.shards([
+      [['gemm_f32_tn', [dw, x[0], dh, 0, K0, N0, B, f, s0]]],
+      [['gemm_f32_tn', [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, f, s1]]],
     ]);
   }
 }
