@@ -68,9 +68,12 @@ const MAX_ARGS = 16;
  * Microseconds a waiting thread spins before it sleeps. Spinning much longer hurt on the 2-vCPU
  * machines we measure on: with 3 ms of spinning (an iteration count meant as ≈ 30 µs, but each
  * `Atomics.load` turned out to cost ≈ 13 ns) two-thread `mlp-256-128` epochs fell into a mode
- * about twice as slow as one thread in half the rounds; 25–50 µs never did (README, Threads).
+ * about twice as slow as one thread in half the rounds, at the time. With 50 µs (until
+ * 2026-11-23) a CPU profile of slow two-thread epochs found both threads often asleep between
+ * the steps' hand-overs, each wake-up on the critical path; 200 µs ran 0.947× the time (paired
+ * medians of 14 interleaved epochs, faster in 11), 1000 µs no better than 200 (0.988×, 8 of 14).
  */
-const SPIN_MICROS = 50;
+const SPIN_MICROS = 200;
 
 /**
  * Wait until control[at] ≠ value and return it: spin (reading the clock every 64 loads) for up to
