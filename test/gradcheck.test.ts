@@ -254,4 +254,76 @@ describe.each(BUILDS)('a training pass from staged pixels (input shards), %s bui
       expect(grads[1]).toEqual(grads[0]);
     },
   );
+
+  it('a training pass takes at most the workspace’s training capacity', () => {
+    const engine = createEngine({ simd: build });
+    const model = new Model(preset('mlp-40')!, engine, 3);
+    expect(() => new Workspace(model, 8, 9)).toThrow(
+      /training batch capacity .* from 1 to 8, got 9/,
+    );
+    const ws = new Workspace(model, 8, 2);
+    const pixels = {
+      images: put(engine, new Uint8Array(3 * 784)),
+      indices: put(engine, new Int32Array(3)),
+      scale: 1 / 255,
+    };
+    expect(() => ws.forward(3, true, pixels)).toThrow(/a training pass of 3 samples, .* at most 2/);
+    ws.forward(2, true, pixels);
+    ws.forward(8); // inference passes take the whole capacity
+  });
+
+  it('the sharded backward pass checks every gradient (Workspace.gradientsFinite)', () => {
+    for (const threads of [1, 2]) {
+      const engine = createEngine({ simd: build, threads });
+      try {
+        const model = new Model(preset('mlp-256-128')!, engine, 3);
+        const B = 4;
+        const K = model.inputSize;
+        const ws = new Workspace(model, B);
+        const rng = new Rng(5);
+        const images = Uint8Array.from({ length: B * K }, () => rng.nextInt(256));
+        const pixels = {
+          images: put(engine, images),
+          indices: put(
+            engine,
+            Int32Array.from({ length: B }, (_, b) => b),
+          ),
+          scale: 1 / 255,
+        };
+        engine.i32(ws.labelsPtr, B).set([1, 2, 3, 4]);
+        const pass = (accumulate: boolean): boolean | undefined => {
+          ws.forward(B, true, pixels);
+          ws.loss(B, 'crossentropy', true);
+          ws.backward(B, accumulate);
+          return ws.gradientsFinite;
+        };
+        expect(pass(false), `${threads} threads`).toBe(true);
+        // A NaN already in the gradients stays there when the pass adds to them: in the first
+        // layer's rows of each thread, in b1, in either half of W2's rows and in the last bias.
+        const grads = model.gradients();
+        const at = (name: string, i: number): number => model.tensor(name).offset + i;
+        const spots = [
+          at('layers.0.weight', 7),
+          at('layers.0.weight', 700 * 256),
+          at('layers.0.bias', 3),
+          at('layers.1.weight', 5),
+          at('layers.1.weight', 200 * 128),
+          at('layers.2.bias', 9),
+        ];
+        for (const i of spots) {
+          pass(false);
+          grads[i] = NaN;
+          expect(pass(true), `${threads} threads, NaN at ${i}`).toBe(false);
+        }
+        // Not a sharded pass: nothing was checked.
+        engine.f32(ws.inputPtr, B * K).fill(0.5);
+        ws.forward(B, true);
+        ws.loss(B, 'crossentropy', true);
+        ws.backward(B);
+        expect(ws.gradientsFinite).toBeUndefined();
+      } finally {
+        engine.close();
+      }
+    }
+  });
 });

@@ -160,7 +160,8 @@ export type ShardKernel =
   | 'dense_sum_bias_act'
   | 'dense_bias_backward'
   | 'copy_block'
-  | 'relu_backward';
+  | 'relu_backward'
+  | 'has_non_finite_shared';
 /** One call of a shard job: the kernel and its arguments. */
 export type ShardCall = readonly [ShardKernel, readonly number[]];
 /**

@@ -91,6 +91,16 @@ export class Shards {
   private readonly q: number;
   /** (cap, N0): dH as the two column blocks of H (lower, then upper). */
   private readonly dh: number;
+  /** Thread 1's part of the parameter region, [from, to) floats (the rest is thread 0's). */
+  private readonly from: number;
+  private readonly to: number;
+  /** i32: 1 once a thread found NaN or ±Inf in its part of the gradients. */
+  private readonly found: number;
+  /**
+   * Whether the last backward pass found every gradient finite: it checks the whole region on
+   * the way, each thread its own part right after computing its rows of W1's gradient.
+   */
+  finite = false;
 
   constructor(
     private readonly model: Model,
@@ -114,6 +124,9 @@ export class Shards {
     const at = (ptr: number): number => (ptr - model.paramsPtr) / FLOAT_BYTES;
     const from = at(model.layerPtrs[0]!.weight) + this.K0 * this.N0;
     const to = plan.lo ? at(model.layerPtrs[1]!.weight) + this.lo * this.N1 : model.regionFloats;
+    this.from = from;
+    this.to = to;
+    this.found = reserve(4);
     model.engine.splitAt(model.paramsPtr, from, to);
     model.engine.splitAt(model.gradsPtr, from, to);
   }
@@ -264,10 +277,25 @@ export class Shards {
     }
     const dw = w1.weight + toGrads;
     const f = flags | (engine.sparseInput ? GEMM_SPARSE_A : 0);
+    // Every gradient is final once W1's rows are: each thread then checks its part of them
+    // (has_non_finite_shared alone, claim 0) while its rows are still in its cache.
+    const g = this.model.gradsPtr;
+    const { from, to, found } = this;
+    const n = this.model.regionFloats;
+    const check = (start: number, end: number): ShardCall => [
+      'has_non_finite_shared',
+      [0, g + start * FLOAT_BYTES, end - start, found],
+    ];
+    const flag = engine.i32(found, 1);
+    flag[0] = 0;
     engine.shards([
-      [['gemm_f32_tn', [dw, x[0], dh, 0, K0, N0, B, f, s0]]],
-      [['gemm_f32_tn', [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, f, s1]]],
+      [['gemm_f32_tn', [dw, x[0], dh, 0, K0, N0, B, f, s0]], check(0, from), check(to, n)],
+      [
+        ['gemm_f32_tn', [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, f, s1]],
+        check(from, to),
+      ],
     ]);
+    this.finite = flag[0] === 0;
   }
 }
 

@@ -158,7 +158,7 @@ function gemmScratchBytes(floats: number, threads: number): number {
 }
 
 /** Bytes a workspace of `cap` samples needs, for clear out-of-memory messages. */
-export function workspaceBytes(model: Model, cap: number): number {
+export function workspaceBytes(model: Model, cap: number, trainingCap = cap): number {
   let bytes = cap * model.inputSize * FLOAT_BYTES + 2 * cap * 4 + PIXEL_SOURCE_BYTES;
   let dcols = 0;
   let wT = 0;
@@ -172,7 +172,7 @@ export function workspaceBytes(model: Model, cap: number): number {
     for (const [M, N, K] of gemmShapes(l, cap))
       scratch = Math.max(scratch, model.engine.kernels.gemm_scratch_floats(M, N, K));
   }
-  bytes += shardBytes(model, cap);
+  bytes += shardBytes(model, trainingCap);
   return bytes + dcols + wT + gemmScratchBytes(scratch, model.engine.threads) + 6 * ALIGN;
 }
 
@@ -228,6 +228,8 @@ function activationBackward(
 export class Workspace {
   readonly model: Model;
   readonly batchCapacity: number;
+  /** The most samples a training pass from pixels may take (see the constructor). */
+  readonly trainingCapacity: number;
   /** (cap, inputSize) f32 */
   readonly inputPtr: number;
   /** (cap) i32 class labels */
@@ -253,20 +255,42 @@ export class Workspace {
   private readonly shards: Shards | undefined;
   /** Whether the last forward pass ran the shards (backward follows it). */
   private sharded = false;
+  /**
+   * After a backward pass that ran the shards: whether every gradient of the model is finite
+   * (they check the whole region on the way); undefined otherwise — check it yourself.
+   */
+  get gradientsFinite(): boolean | undefined {
+    return this.sharded ? this.shards!.finite : undefined;
+  }
   /** What the shards need of this workspace's buffers. */
   private readonly shardBuffers: ShardBuffers;
   /** Draws dropout masks in training passes; set by `fit` from the run's seed. */
   dropoutRng: Rng | undefined;
 
-  constructor(model: Model, batchCapacity: number) {
+  /**
+   * Buffers for up to `batchCapacity` samples per pass, of which training passes from pixels
+   * (the shards' buffers) take at most `trainingCapacity` (default: all; fit passes its chunk,
+   * so a larger evaluation batch costs no shard buffers).
+   */
+  constructor(model: Model, batchCapacity: number, trainingCapacity = batchCapacity) {
     if (!Number.isInteger(batchCapacity) || batchCapacity < 1) {
       throw new RangeError(`batch size must be a positive integer, got ${batchCapacity}`);
     }
+    if (
+      !Number.isInteger(trainingCapacity) ||
+      trainingCapacity < 1 ||
+      trainingCapacity > batchCapacity
+    ) {
+      throw new RangeError(
+        `training batch capacity must be an integer from 1 to ${batchCapacity}, got ${trainingCapacity}`,
+      );
+    }
     this.model = model;
     this.batchCapacity = batchCapacity;
+    this.trainingCapacity = trainingCapacity;
     const engine = model.engine;
     engine.release(model.persistentMark);
-    const need = workspaceBytes(model, batchCapacity);
+    const need = workspaceBytes(model, batchCapacity, trainingCapacity);
     engine.ensure(
       engine.mark() + need,
       `batch size ${batchCapacity} for ${model.name} (${formatBytes(need)} of activations)`,
@@ -325,7 +349,7 @@ export class Workspace {
       scratch: [this.scratchPtr, this.scratchPtr + stride],
     };
     if (shardPlan(model)) {
-      this.shards = new Shards(model, batchCapacity, reserve);
+      this.shards = new Shards(model, trainingCapacity, reserve);
     } else {
       this.shards = undefined;
       Shards.forget(model);
@@ -441,6 +465,11 @@ export class Workspace {
     const k = model.engine.kernels;
     this.sharded = false;
     if (pixels && training) {
+      if (B > this.trainingCapacity) {
+        throw new RangeError(
+          `a training pass of ${B} samples, but this workspace takes at most ${this.trainingCapacity}`,
+        );
+      }
       if (this.shards) {
         const sparse = [this.sparseFlag(0), this.forwardSparseFlag(1)] as const;
         const activate = (l: ResolvedLayer, ptr: number, n: number): void =>

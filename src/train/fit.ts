@@ -327,7 +327,11 @@ export function* trainingSteps(
     throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
   }
   const chunk = Math.min(batchSize, chunkSize);
-  const ws = new Workspace(model, Math.max(chunk, Math.min(evalBatchSize, data.test?.count ?? 0)));
+  const ws = new Workspace(
+    model,
+    Math.max(chunk, Math.min(evalBatchSize, data.test?.count ?? 0)),
+    chunk,
+  );
   const trainStaged = stage(model, train);
   const testStaged = data.test && data.test.count > 0 ? stage(model, data.test) : undefined;
   const seed = options.seed ?? model.seed;
@@ -448,7 +452,8 @@ export function* trainingSteps(
         r.lossSum += c.lossSum;
         r.correct += c.correct;
       }
-      where ??= locateNonFiniteGradients(model);
+      // A sharded backward pass has checked the gradients already (Workspace.gradientsFinite).
+      if (!where && ws.gradientsFinite !== true) where = locateNonFiniteGradients(model);
       seen += B;
       if (where) {
         if (options.onNonFinite !== 'skip') {
