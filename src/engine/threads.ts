@@ -4,7 +4,8 @@
  * Each helper (a Node worker_thread or a browser Web Worker) instantiates the same compiled module
  * on the same `shared: true` memory, then waits for jobs. `run` hands each helper one kernel call
  * (its share of the work: a GEMM's units or chunks of the parameters from its own range of them,
- * taking the others' once that is done — assembly/claim.ts —, or a range of a batch's images)
+ * taking the others' once that is done — assembly/claim.ts —, or a range of a batch's images),
+ * `runJobs` a list of calls to run in order (a shard's work, src/nn/shards.ts),
  * and the calling thread computes share 0 itself — on two cores a coordinator that only waited
  * was slower (DESIGN.md). Then it waits for each helper's share. A helper that starts late (its
  * core busy, a slow wake-up) costs little: in the claimed kernels the caller takes the units of
@@ -34,7 +35,8 @@
  * two-thread training put ≈ 40 ms of each `mlp-256-128` epoch (≈ 3.5 µs per hand-over) there.
  *
  * Kernels never allocate and each share writes its own outputs, so the results are those of one
- * thread, bit for bit, whatever the thread count (the callers split by output, never by a sum).
+ * thread, bit for bit, whatever the thread count (the callers split by output, or into partial
+ * sums that are added in the same order however many threads computed them: src/nn/shards.ts).
  */
 
 /** One kernel call of a job: the export's name and its arguments. */
