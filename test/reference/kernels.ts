@@ -144,12 +144,7 @@ export function gatherNormalizeRef(
   D: number,
   scale: number,
 ): Float32Array {
-  const out = new Float32Array(indices.length * D);
-  const s = f(scale);
-  indices.forEach((row, b) => {
-    for (let j = 0; j < D; j++) out[b * D + j] = f(images[row * D + j]! * s);
-  });
-  return out;
+  return gatherColumnsRef(images, indices, D, 0, D, scale);
 }
 
 /** Columns col0 … col0 + cols − 1 of each gathered row: gather_normalize_u8_cols. */
