@@ -193,6 +193,15 @@ describe.each(BUILDS)('a training pass from staged pixels (input shards), %s bui
       spec: sequential(65).dense(7, 'linear').dense(3, 'softmax').spec(),
       B: 3,
     },
+    {
+      name: 'both layers cut, no biases',
+      spec: sequential(70)
+        .dense(64, 'relu', { bias: false })
+        .dense(32, 'relu', { bias: false })
+        .dense(3, 'softmax')
+        .spec(),
+      B: 2,
+    },
   ];
   it.each(cases)(
     '$name, batch $B: the f64 reference’s loss and gradients; 1 and 2 threads bit for bit',
@@ -254,6 +263,52 @@ describe.each(BUILDS)('a training pass from staged pixels (input shards), %s bui
       expect(grads[1]).toEqual(grads[0]);
     },
   );
+
+  it('tanh and ELU (activations outside the fused jobs): the whole layers’ pass, 1 and 2 threads', () => {
+    // The f64 reference knows ReLU and linear only: compare with the engine's unsharded pass over
+    // the same floats (one sum over all inputs, so equal within rounding, not bit for bit).
+    const spec = sequential(100).dense(80, 'tanh').dense(40, 'elu').dense(5, 'softmax').spec();
+    const B = 3;
+    const runs = [1, 2].map((threads) => {
+      const engine = createEngine({ simd: build, threads });
+      try {
+        const model = new Model(spec, engine, 3);
+        const K = model.inputSize;
+        const ws = new Workspace(model, B);
+        const rng = new Rng(7);
+        const images = Uint8Array.from({ length: B * K }, () =>
+          rng.nextInt(3) ? 0 : rng.nextInt(256),
+        );
+        const indices = Int32Array.from({ length: B }, (_, b) => b);
+        engine.i32(ws.labelsPtr, B).set([0, 3, 4]);
+        const pass = (pixels?: {
+          images: number;
+          indices: number;
+          scale: number;
+        }): Float32Array => {
+          if (!pixels) {
+            const scale = Math.fround(1 / 255);
+            engine.f32(ws.inputPtr, B * K).set(Array.from(images, (v) => Math.fround(v * scale)));
+          }
+          ws.forward(B, true, pixels);
+          ws.loss(B, 'crossentropy', true);
+          ws.backward(B);
+          return model.gradients().slice();
+        };
+        const sharded = pass({
+          images: put(engine, images),
+          indices: put(engine, indices),
+          scale: 1 / 255,
+        });
+        const whole = pass();
+        expect(relError(sharded, whole), `${threads} threads`).toBeLessThan(1e-5);
+        return Array.from(sharded);
+      } finally {
+        engine.close();
+      }
+    });
+    expect(runs[1]).toEqual(runs[0]);
+  });
 
   it('a training pass takes at most the workspace’s training capacity', () => {
     const engine = createEngine({ simd: build });
