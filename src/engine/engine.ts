@@ -373,16 +373,18 @@ export class Engine {
    * inputs, weights and gradients on one core step after step.
    */
   shards(jobs: readonly (readonly ShardCall[])[]): void {
-    const raw = this.raw as unknown as Record<ShardKernel, (...args: number[]) => void>;
-    const local = ([name, args]: PoolCall): void => raw[name as ShardKernel](...args);
     const parties = Math.min(this.pool?.threads ?? 1, jobs.length);
     let t = 0;
     if (parties > 1) {
-      this.pool!.runJobs(jobs, local, parties);
+      this.pool!.runJobs(jobs, this.runCall, parties);
       t = parties;
     }
-    for (; t < jobs.length; t++) for (const call of jobs[t]!) local(call);
+    for (; t < jobs.length; t++) for (const call of jobs[t]!) this.runCall(call);
   }
+
+  /** One call of a shard job on this thread. */
+  private readonly runCall = (call: PoolCall): void =>
+    (this.raw as unknown as Record<string, (...a: number[]) => void>)[call[0]]!(...call[1]);
 
   /**
    * From now on, when two threads share an optimizer step or finiteness check over the region

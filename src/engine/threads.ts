@@ -248,41 +248,53 @@ export class ThreadPool {
     local: (...args: number[]) => void,
     count = shares.length,
   ): void {
-    this.dispatch(
-      count,
-      shares.length,
-      () => `"${name}"`,
-      (t, at) => {
-        this.jobs[at] = 1;
-        this.putCall(at + 1, name, shares[t]!);
-      },
-      (t) => local(...shares[t]!),
-    );
+    this.checkCount(count, shares.length);
+    const seq = ++this.seq;
+    for (let t = 1; t < count; t++) {
+      const at = t * JOB_SLOTS;
+      this.jobs[at] = 1;
+      this.putCall(at + 1, name, shares[t]!);
+      wake(this.control, t * LINE_INTS, seq, t * LINE_INTS + 3);
+    }
+    if (count > 0) local(...shares[0]!);
+    // A helper that never started (dead) has its share run here.
+    for (let t = 1; t < count; t++) if (!this.waitFor(t, seq)) local(...shares[t]!);
+    this.checkFailed(seq, count, name);
   }
 
   /**
    * Run job t — calls in order — on thread t, job 0 here (`local` runs each of its calls).
-   * Returns when every job is done. Only the first `count` jobs are run (default all).
+   * Returns when every job is done. Only the first `count` jobs are run (default all). Nothing is
+   * allocated unless a call fails.
    */
   runJobs(
     jobs: readonly (readonly PoolCall[])[],
     local: (call: PoolCall) => void,
     count = jobs.length,
   ): void {
-    this.dispatch(
-      count,
-      jobs.length,
-      () => `the job of ${jobs[0]?.map((c) => `"${c[0]}"`).join(', ')}`,
-      (t, at) => {
-        const calls = jobs[t]!;
-        if (calls.length > MAX_CALLS) throw new RangeError(`more than ${MAX_CALLS} calls in a job`);
-        this.jobs[at] = calls.length;
-        calls.forEach(([name, args], c) => this.putCall(at + 1 + c * CALL_SLOTS, name, args));
-      },
-      (t) => {
-        for (const call of jobs[t]!) local(call);
-      },
-    );
+    this.checkCount(count, jobs.length);
+    const seq = ++this.seq;
+    for (let t = 1; t < count; t++) {
+      const calls = jobs[t]!;
+      if (calls.length > MAX_CALLS) throw new RangeError(`more than ${MAX_CALLS} calls in a job`);
+      const at = t * JOB_SLOTS;
+      this.jobs[at] = calls.length;
+      for (let c = 0; c < calls.length; c++) {
+        this.putCall(at + 1 + c * CALL_SLOTS, calls[c]![0], calls[c]![1]);
+      }
+      wake(this.control, t * LINE_INTS, seq, t * LINE_INTS + 3);
+    }
+    if (count > 0) for (const call of jobs[0]!) local(call);
+    for (let t = 1; t < count; t++) {
+      if (!this.waitFor(t, seq)) for (const call of jobs[t]!) local(call);
+    }
+    this.checkFailed(seq, count, undefined, jobs);
+  }
+
+  private checkCount(count: number, available: number): void {
+    if (count > this.threads || count > available) {
+      throw new RangeError(`${count} shares for ${this.threads} threads`);
+    }
   }
 
   /** One call into the job slots at `at`: the export index, then the arguments zero-filled. */
@@ -294,41 +306,28 @@ export class ThreadPool {
     for (let i = 0; i < MAX_ARGS; i++) this.jobs[at + 1 + i] = i < args.length ? args[i]! : 0;
   }
 
-  /**
-   * Post jobs 1 … count − 1 (`write` fills helper t's slots from `at`), run job 0 here
-   * (`runHere(0)`), then wait for each helper; a helper that could not start has its job run
-   * here instead. `what` names the work in an error (built only then: hand-overs allocate nothing).
-   */
-  private dispatch(
+  /** Wait until helper t has finished job `seq`; false when it never started (dead). */
+  private waitFor(t: number, seq: number): boolean {
+    const doneAt = t * LINE_INTS + 1;
+    let done = Atomics.load(this.control, doneAt);
+    while (done !== seq) {
+      if (done === HELPER_DEAD) return false;
+      done = waitChange(this.control, doneAt, done, SPIN_MICROS, doneAt + 3);
+    }
+    return true;
+  }
+
+  /** Throw if a helper's job `seq` failed, naming the call (`name`) or the job's calls. */
+  private checkFailed(
+    seq: number,
     count: number,
-    available: number,
-    what: () => string,
-    write: (t: number, at: number) => void,
-    runHere: (t: number) => void,
+    name: string | undefined,
+    jobs?: readonly (readonly PoolCall[])[],
   ): void {
-    if (count > this.threads || count > available) {
-      throw new RangeError(`${count} shares for ${this.threads} threads`);
-    }
-    const seq = ++this.seq;
-    for (let t = 1; t < count; t++) {
-      write(t, t * JOB_SLOTS);
-      wake(this.control, t * LINE_INTS, seq, t * LINE_INTS + 3);
-    }
-    if (count > 0) runHere(0);
-    for (let t = 1; t < count; t++) {
-      const doneAt = t * LINE_INTS + 1;
-      let done = Atomics.load(this.control, doneAt);
-      while (done !== seq) {
-        if (done === HELPER_DEAD) {
-          runHere(t); // this helper never started and never will
-          break;
-        }
-        done = waitChange(this.control, doneAt, done, SPIN_MICROS, doneAt + 3);
-      }
-    }
     for (let t = 1; t < count; t++) {
       if (Atomics.load(this.control, t * LINE_INTS + 2) === seq) {
-        throw new Error(`${what()} failed on helper thread ${t} (a kernel aborted)`);
+        const what = name ?? jobs?.[t]?.map((c) => c[0]).join('", "');
+        throw new Error(`"${what}" failed on helper thread ${t} (a kernel aborted)`);
       }
     }
   }

@@ -64,15 +64,33 @@ export function shardBytes(model: Model, cap: number): number {
   return cap * floats * FLOAT_BYTES + 6 * ALIGN;
 }
 
-/** What a pass needs from its workspace: layer buffers and the per-thread GEMM scratch. */
+/** The kinds of shard jobs a pass runs (keys of Shards' job cache). */
+const enum ShardJob {
+  First,
+  Second,
+  SecondBack,
+  FirstBack,
+}
+
+/** A job cache key: the kind, the batch size and the flags (< 64) it was built for. */
+const jobKey = (kind: ShardJob, B: number, flags: number): number => (B * 64 + flags) * 4 + kind;
+
+/** Whether the second layer's backward job also takes the first layer's activation derivative. */
+const fusedBackward = (l: ResolvedLayer): boolean =>
+  l.activation === 'relu' || l.activation === 'linear';
+
+/**
+ * What a pass needs from its workspace: layer buffers, the per-thread GEMM scratch, a layer's
+ * activation in place and its derivative (delta ⊙ f′ from the output `out`).
+ */
 export interface ShardBuffers {
   out: (i: number) => number;
   delta: (i: number) => number;
   /** GEMM scratch of shard s (thread s). */
   scratch: readonly [number, number];
+  activate: (l: ResolvedLayer, ptr: number, n: number) => void;
+  activateBack: (l: ResolvedLayer, delta: number, out: number, n: number) => void;
 }
-
-type Activate = (l: ResolvedLayer, ptr: number, n: number) => void;
 
 /** The shard buffers of one workspace and the kernel calls of the layers they cut. */
 export class Shards {
@@ -101,6 +119,11 @@ export class Shards {
    * the way, each thread its own part right after computing its rows of W1's gradient.
    */
   finite = false;
+  /**
+   * Each pass's jobs, built once per batch size and flags (ShardJob): a step only writes the
+   * batch's row indices into the gather calls, and allocates nothing.
+   */
+  private readonly jobs = new Map<number, ShardCall[][]>();
 
   constructor(
     private readonly model: Model,
@@ -137,6 +160,66 @@ export class Shards {
     model.engine.splitAt(model.gradsPtr, 0, 0);
   }
 
+  /** The memory as i32 (a view made again only after the memory grew). */
+  private flag(): Int32Array {
+    const buffer = this.model.engine.memory.buffer;
+    if (this.i32?.buffer !== buffer) this.i32 = new Int32Array(buffer);
+    return this.i32;
+  }
+  private i32: Int32Array | undefined;
+
+  /** Keep `jobs` as the jobs of `kind` for B samples and `flags`. */
+  private keep(kind: ShardJob, B: number, flags: number, jobs: ShardCall[][]): ShardCall[][] {
+    this.jobs.set(jobKey(kind, B, flags), jobs);
+    return jobs;
+  }
+
+  private kept(kind: ShardJob, B: number, flags: number): ShardCall[][] | undefined {
+    return this.jobs.get(jobKey(kind, B, flags));
+  }
+
+  /**
+   * One thread's job of the second layer's backward pass over H's columns [c0, c0 + width),
+   * computed with scratch `s`: W2's gradient rows, the block of dH, and — when the first layer's
+   * activation is ReLU or linear — its derivative, b1's gradient and the block copied into dH.
+   */
+  private secondBackCalls(
+    c0: number,
+    width: number,
+    s: number,
+    B: number,
+    flags: number,
+    buf: ShardBuffers,
+  ): ShardCall[] {
+    const { N0, N1 } = this;
+    const l0 = this.model.layers[0]!;
+    const w1 = this.model.layerPtrs[0]!;
+    const w2 = this.model.layerPtrs[1]!;
+    const toGrads = this.model.gradsPtr - this.model.paramsPtr;
+    const dy = buf.delta(1);
+    const hb = this.block(buf.out(0), B, c0);
+    const dhb = this.block(this.dh, B, c0);
+    const w2b = w2.weight + c0 * N1 * FLOAT_BYTES;
+    const calls: ShardCall[] = [
+      ['gemm_f32_tn', [w2b + toGrads, hb, dy, 0, width, N1, B, flags, s]],
+      ['gemm_f32_nt', [dhb, dy, w2b, 0, B, width, N1, 0, s]],
+    ];
+    if (!fusedBackward(l0)) return calls;
+    if (l0.activation === 'relu') calls.push(['relu_backward', [dhb, dhb, hb, B * width]]);
+    if (w1.bias) {
+      const db = w1.bias + toGrads + c0 * FLOAT_BYTES;
+      calls.push(['dense_bias_backward', [db, dhb, B, width, flags]]);
+    }
+    calls.push(['copy_block', [buf.delta(0) + c0 * FLOAT_BYTES, N0, dhb, width, B, width]]);
+    return calls;
+  }
+
+  /** The finiteness check of the gradients [start, end) (floats of the region), alone. */
+  private checkCall(start: number, end: number): ShardCall {
+    const g = this.model.gradsPtr + start * FLOAT_BYTES;
+    return ['has_non_finite_shared', [0, g, end - start, this.found]];
+  }
+
   /** H's column block starting at column c0, for B samples (the blocks are B·width apart). */
   private block(base: number, B: number, c0: number): number {
     return base + B * c0 * FLOAT_BYTES;
@@ -147,8 +230,8 @@ export class Shards {
     B: number,
     pixels: { images: number; indices: number; scale: number },
     buf: ShardBuffers,
-    sparse: readonly [number, number],
-    activate: Activate,
+    sparse0: number,
+    sparse1: number,
   ): void {
     const { engine } = this.model;
     const k = engine.kernels;
@@ -159,16 +242,27 @@ export class Shards {
     const w1 = this.model.layerPtrs[0]!;
     const w1Up = w1.weight + K0 * N0 * FLOAT_BYTES;
     // Each thread gathers its pixel columns and multiplies them by its rows of W1.
-    engine.shards([
-      [
-        ['gather_normalize_u8_cols', [x[0], images, indices, B, K, 0, K0, scale]],
-        ['gemm_f32_nn', [p[0], x[0], w1.weight, 0, B, N0, K0, sparse[0], s0]],
-      ],
-      [
-        ['gather_normalize_u8_cols', [x[1], images, indices, B, K, K0, K - K0, scale]],
-        ['gemm_f32_nn', [p[1], x[1], w1Up, 0, B, N0, K - K0, sparse[0], s1]],
-      ],
-    ]);
+    const { activate } = buf;
+    const sparseBits = (sparse0 ? 1 : 0) | (sparse1 ? 2 : 0);
+    const first =
+      this.kept(ShardJob.First, B, sparseBits) ??
+      this.keep(ShardJob.First, B, sparseBits, [
+        [
+          ['gather_normalize_u8_cols', [x[0], images, indices, B, K, 0, K0, scale]],
+          ['gemm_f32_nn', [p[0], x[0], w1.weight, 0, B, N0, K0, sparse0, s0]],
+        ],
+        [
+          ['gather_normalize_u8_cols', [x[1], images, indices, B, K, K0, K - K0, scale]],
+          ['gemm_f32_nn', [p[1], x[1], w1Up, 0, B, N0, K - K0, sparse0, s1]],
+        ],
+      ]);
+    for (let t = 0; t < 2; t++) {
+      const gather = first[t]![0]![1] as number[];
+      gather[1] = images;
+      gather[2] = indices;
+      gather[7] = scale;
+    }
+    engine.shards(first);
     const relu0 = l0.activation === 'relu' ? 1 : 0;
     const h = buf.out(0);
     if (!lo) {
@@ -179,31 +273,33 @@ export class Shards {
     // The second layer: thread 0 sums the upper columns of H and multiplies them by W2's upper
     // rows, thread 1 the lower ones (as one job each when the activation is fused, ReLU).
     const up = lo * FLOAT_BYTES;
-    const b1 = (c: number): number => (w1.bias ? w1.bias + c : 0);
+    const b1 = w1.bias;
     const hUp = this.block(h, B, lo);
-    const sums: [ShardCall, ShardCall] = [
-      ['dense_sum_bias_act', [hUp, p[0] + up, p[1] + up, b1(up), B, N0 - lo, N0, relu0]],
-      ['dense_sum_bias_act', [h, p[0], p[1], b1(0), B, lo, N0, relu0]],
-    ];
     const w2 = this.model.layerPtrs[1]!;
     const { N1, q } = this;
     const y = buf.out(1);
-    const products: [ShardCall, ShardCall] = [
-      [
-        'gemm_f32_nn',
-        [y, hUp, w2.weight + lo * N1 * FLOAT_BYTES, 0, B, N1, N0 - lo, sparse[1], s0],
-      ],
-      ['gemm_f32_nn', [q, h, w2.weight, 0, B, N1, lo, sparse[1], s1]],
-    ];
-    if (relu0 || l0.activation === 'linear') {
-      engine.shards([
-        [sums[0], products[0]],
-        [sums[1], products[1]],
+    const second =
+      this.kept(ShardJob.Second, B, sparseBits) ??
+      this.keep(ShardJob.Second, B, sparseBits, [
+        [
+          ['dense_sum_bias_act', [hUp, p[0] + up, p[1] + up, b1 && b1 + up, B, N0 - lo, N0, relu0]],
+          [
+            'gemm_f32_nn',
+            [y, hUp, w2.weight + lo * N1 * FLOAT_BYTES, 0, B, N1, N0 - lo, sparse1, s0],
+          ],
+        ],
+        [
+          ['dense_sum_bias_act', [h, p[0], p[1], b1, B, lo, N0, relu0]],
+          ['gemm_f32_nn', [q, h, w2.weight, 0, B, N1, lo, sparse1, s1]],
+        ],
       ]);
+    if (relu0 || l0.activation === 'linear') {
+      engine.shards(second);
     } else {
-      engine.shards([[sums[0]], [sums[1]]]);
+      // The activation runs between the sums and the products (on this thread, elementwise).
+      engine.shards([[second[0]![0]!], [second[1]![0]!]]);
       activate(l0, h, B * N0);
-      engine.shards([[products[0]], [products[1]]]);
+      engine.shards([[second[0]![1]!], [second[1]![1]!]]);
     }
     const relu1 = l1.activation === 'relu' ? 1 : 0;
     k.dense_sum_bias_act(y, y, q, w2.bias, B, N1, N1, relu1);
@@ -215,18 +311,13 @@ export class Shards {
    * and dH (i = 1), the first layer's weight gradient (i = 0; its bias and activation were
    * done with the second when it was cut, else here). `flags` as the GEMMs' (accumulate).
    */
-  backward(
-    i: number,
-    B: number,
-    flags: number,
-    buf: ShardBuffers,
-    activateBack: (l: ResolvedLayer, delta: number, out: number, n: number) => void,
-  ): void {
+  backward(i: number, B: number, flags: number, buf: ShardBuffers): void {
     const { engine } = this.model;
     const k = engine.kernels;
     const toGrads = this.model.gradsPtr - this.model.paramsPtr;
     const { K, K0, N0, lo, N1, x } = this;
     const [s0, s1] = buf.scratch;
+    const { activateBack } = buf;
     const l0 = this.model.layers[0]!;
     const w1 = this.model.layerPtrs[0]!;
     if (i === 1) {
@@ -239,26 +330,14 @@ export class Shards {
       // block of dH, its activation's derivative, b1's gradient, and the block copied into dH.
       const h = buf.out(0);
       const dh = buf.delta(0);
-      const fusedBack = l0.activation === 'relu' || l0.activation === 'linear';
-      const shard = (c0: number, width: number, s: number): ShardCall[] => {
-        const hb = this.block(h, B, c0);
-        const dhb = this.block(this.dh, B, c0);
-        const w2b = w2.weight + c0 * N1 * FLOAT_BYTES;
-        const calls: ShardCall[] = [
-          ['gemm_f32_tn', [w2b + toGrads, hb, dy, 0, width, N1, B, flags, s]],
-          ['gemm_f32_nt', [dhb, dy, w2b, 0, B, width, N1, 0, s]],
-        ];
-        if (!fusedBack) return calls;
-        if (l0.activation === 'relu') calls.push(['relu_backward', [dhb, dhb, hb, B * width]]);
-        if (w1.bias) {
-          const db = w1.bias + toGrads + c0 * FLOAT_BYTES;
-          calls.push(['dense_bias_backward', [db, dhb, B, width, flags]]);
-        }
-        calls.push(['copy_block', [dh + c0 * FLOAT_BYTES, N0, dhb, width, B, width]]);
-        return calls;
-      };
-      engine.shards([shard(lo, N0 - lo, s0), shard(0, lo, s1)]);
-      if (!fusedBack) {
+      engine.shards(
+        this.kept(ShardJob.SecondBack, B, flags) ??
+          this.keep(ShardJob.SecondBack, B, flags, [
+            this.secondBackCalls(lo, N0 - lo, s0, B, flags, buf),
+            this.secondBackCalls(0, lo, s1, B, flags, buf),
+          ]),
+      );
+      if (!fusedBackward(l0)) {
         activateBack(l0, this.dh, h, B * N0);
         const dhUp = this.block(this.dh, B, lo);
         if (w1.bias) {
@@ -279,23 +358,25 @@ export class Shards {
     const f = flags | (engine.sparseInput ? GEMM_SPARSE_A : 0);
     // Every gradient is final once W1's rows are: each thread then checks its part of them
     // (has_non_finite_shared alone, claim 0) while its rows are still in its cache.
-    const g = this.model.gradsPtr;
     const { from, to, found } = this;
     const n = this.model.regionFloats;
-    const check = (start: number, end: number): ShardCall => [
-      'has_non_finite_shared',
-      [0, g + start * FLOAT_BYTES, end - start, found],
-    ];
-    const flag = engine.i32(found, 1);
-    flag[0] = 0;
-    engine.shards([
-      [['gemm_f32_tn', [dw, x[0], dh, 0, K0, N0, B, f, s0]], check(0, from), check(to, n)],
-      [
-        ['gemm_f32_tn', [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, f, s1]],
-        check(from, to),
-      ],
-    ]);
-    this.finite = flag[0] === 0;
+    const flag = this.flag();
+    flag[found >> 2] = 0;
+    engine.shards(
+      this.kept(ShardJob.FirstBack, B, f) ??
+        this.keep(ShardJob.FirstBack, B, f, [
+          [
+            ['gemm_f32_tn', [dw, x[0], dh, 0, K0, N0, B, f, s0]],
+            this.checkCall(0, from),
+            this.checkCall(to, n),
+          ],
+          [
+            ['gemm_f32_tn', [dw + K0 * N0 * FLOAT_BYTES, x[1], dh, 0, K - K0, N0, B, f, s1]],
+            this.checkCall(from, to),
+          ],
+        ]),
+    );
+    this.finite = flag[found >> 2] === 0;
   }
 }
 

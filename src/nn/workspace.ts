@@ -347,6 +347,9 @@ export class Workspace {
       out: (i) => this.buffers[i]!.out,
       delta: (i) => this.buffers[i]!.delta,
       scratch: [this.scratchPtr, this.scratchPtr + stride],
+      activate: (l, ptr, n) => activationForward(engine.kernels, l.activation, l.alpha, ptr, n),
+      activateBack: (l, delta, out, n) =>
+        activationBackward(engine.kernels, l.activation, l.alpha, delta, out, n),
     };
     if (shardPlan(model)) {
       this.shards = new Shards(model, trainingCapacity, reserve);
@@ -471,10 +474,8 @@ export class Workspace {
         );
       }
       if (this.shards) {
-        const sparse = [this.sparseFlag(0), this.forwardSparseFlag(1)] as const;
-        const activate = (l: ResolvedLayer, ptr: number, n: number): void =>
-          activationForward(k, l.activation, l.alpha, ptr, n);
-        this.shards.forward(B, pixels, this.shardBuffers, sparse, activate);
+        const sparse0 = this.sparseFlag(0);
+        this.shards.forward(B, pixels, this.shardBuffers, sparse0, this.forwardSparseFlag(1));
         this.sharded = true;
       } else {
         k.gather_normalize_u8(
@@ -658,12 +659,10 @@ export class Workspace {
     const k = model.engine.kernels;
     const toGrads = model.gradsPtr - model.paramsPtr;
     const flags = accumulate ? GEMM_ACCUMULATE : 0;
-    const activateBack = (l: ResolvedLayer, delta: number, out: number, n: number): void =>
-      activationBackward(k, l.activation, l.alpha, delta, out, n);
     for (let i = model.layers.length - 1; i >= 0; i--) {
       const l = model.layers[i]!;
       if (this.sharded && i < this.shards!.layers) {
-        this.shards!.backward(i, B, flags, this.shardBuffers, activateBack);
+        this.shards!.backward(i, B, flags, this.shardBuffers);
         continue;
       }
       const buf = this.buffers[i]!;
