@@ -161,7 +161,7 @@ export class Shards {
   }
 
   /** The memory as i32 (a view made again only after the memory grew). */
-  private flag(): Int32Array {
+  private memoryI32(): Int32Array {
     const buffer = this.model.engine.memory.buffer;
     if (this.i32?.buffer !== buffer) this.i32 = new Int32Array(buffer);
     return this.i32;
@@ -360,7 +360,7 @@ export class Shards {
     // (has_non_finite_shared alone, claim 0) while its rows are still in its cache.
     const { from, to, found } = this;
     const n = this.model.regionFloats;
-    const flag = this.flag();
+    const flag = this.memoryI32();
     flag[found >> 2] = 0;
     engine.shards(
       this.kept(ShardJob.FirstBack, B, f) ??

@@ -451,17 +451,9 @@ export class Workspace {
    * With `pixels` the batch is instead rows indices[0…B) of uint8 images staged at `images`,
    * scaled by `scale` (the same floats as gather_normalize_u8). In inference (only when
    * readsPixels) the first dense layer reads them in place (GEMM_A_U8) and the input buffer is
-   * not written. In training they are gathered: as the first layer's two input shards when it
-   * has them (inputShardCut; see "Input shards" below), else into the input buffer.
-   *
-   * Input shards: a training pass computes the first layer as two products over halves of its
-   * inputs — x0 · W[0…K0) and x1 · W[K0…K) — summed in that order (dense_sum_bias_act), and its
-   * weight gradient as the two halves of its rows; one thread computes everything, two threads
-   * one shard each (Engine.shards). Each shard's pixels, weight rows and gradient rows — and,
-   * through Engine.splitAt, their optimizer update — then stay on one core step after step,
-   * where splitting the layer by output columns had the two cores pass most of the 0.8 MB of W
-   * between them every step (README, Threads). The bits differ from the whole layer's (another
-   * summation order) but not between thread counts.
+   * not written. In training they are gathered: as the input shards of the first layers when
+   * the model has them (src/nn/shards.ts: the first two dense layers summed as two halves of
+   * their inputs, one per thread), else into the input buffer.
    */
   forward(B: number, training = false, pixels?: PixelSource): void {
     const { model } = this;

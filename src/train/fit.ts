@@ -9,7 +9,7 @@
 import type { Dataset, DataSplit } from '../data/dataset.js';
 import { Rng } from '../engine/rng.js';
 import type { LossName, Model } from '../nn/model.js';
-import { Workspace } from '../nn/workspace.js';
+import { Workspace, type PixelSource } from '../nn/workspace.js';
 import { shapeSize } from '../nn/spec.js';
 import { describeOptimizer, Optimizer, type OptimizerOptions } from './optimizer.js';
 import {
@@ -156,6 +156,8 @@ export interface Staged {
   labelsPtr: number;
   /** (count) i32 row order, identity until `setOrder` writes a shuffle. */
   orderPtr: number;
+  /** The staged pixels as a Workspace.forward source; each pass points `indices` at its rows. */
+  pixels: PixelSource;
 }
 
 /** Copy a dataset's pixels and labels into the model's arena (after the current workspace). */
@@ -184,7 +186,8 @@ export function stage(model: Model, dataset: Dataset): Staged {
   engine.u8(labelsPtr, dataset.count).set(dataset.labels.subarray(0, dataset.count));
   const order = engine.i32(orderPtr, dataset.count);
   for (let i = 0; i < dataset.count; i++) order[i] = i;
-  return { dataset, imagesPtr, labelsPtr, orderPtr };
+  const source = { images: imagesPtr, indices: orderPtr, scale: PIXEL_SCALE };
+  return { dataset, imagesPtr, labelsPtr, orderPtr, pixels: source };
 }
 
 /** Write an epoch's row order (a permutation of 0…count−1) into the staged order buffer. */
@@ -212,7 +215,8 @@ export function loadBatch(ws: Workspace, data: Staged, start: number, B: number)
 export function forwardTraining(ws: Workspace, data: Staged, start: number, B: number): void {
   const indices = data.orderPtr + start * 4;
   ws.model.engine.kernels.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
-  ws.forward(B, true, { images: data.imagesPtr, indices, scale: PIXEL_SCALE });
+  data.pixels.indices = indices;
+  ws.forward(B, true, data.pixels);
 }
 
 /**
@@ -228,7 +232,8 @@ function forwardStaged(ws: Workspace, data: Staged, start: number, B: number): v
   }
   const indices = data.orderPtr + start * 4;
   ws.model.engine.kernels.gather_labels(ws.labelsPtr, data.labelsPtr, indices, B);
-  ws.forward(B, false, { images: data.imagesPtr, indices, scale: PIXEL_SCALE });
+  data.pixels.indices = indices;
+  ws.forward(B, false, data.pixels);
 }
 
 function evaluateStaged(ws: Workspace, data: Staged, loss: LossName): Evaluation {
